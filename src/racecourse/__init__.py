@@ -1,0 +1,16 @@
+"""racecourse: race conditions in Python multiprocessing, demonstrated and verified."""
+
+from .model import Defaults, Expect, Scenario
+from .results import Failure, RunResult, TrialResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Defaults",
+    "Expect",
+    "Failure",
+    "RunResult",
+    "Scenario",
+    "TrialResult",
+    "__version__",
+]

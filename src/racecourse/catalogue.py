@@ -1,0 +1,147 @@
+"""Finding scenarios: the built-in catalogue, a user's file, or an importable module.
+
+A scenario module declares ``SCENARIO = Scenario(...)`` (or several ``Scenario`` objects
+at module level); its docstring is the lesson. A child process finds the same scenario
+again by (module name, file path, attribute), so workers never travel by pickle.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import os
+import pkgutil
+import sys
+from types import ModuleType
+from typing import Dict, List, Optional, Tuple
+
+from .model import Scenario
+
+BUILTIN_PACKAGE = "racecourse.scenarios"
+
+
+class UnknownScenario(LookupError):
+    """An id, file or module that names no scenario."""
+
+
+def _declared(module: ModuleType, path: Optional[str]) -> List[Scenario]:
+    """The scenarios a module declares, with lesson and location filled in."""
+    found = []
+    for attribute, value in vars(module).items():
+        if isinstance(value, Scenario) and value.module in ("", module.__name__):
+            found.append(_located(value, module, path, attribute))
+    return found
+
+
+def _located(scenario: Scenario, module: ModuleType, path: Optional[str], attribute: str) -> Scenario:
+    from dataclasses import replace
+
+    lesson = scenario.lesson or (module.__doc__ or "").strip()
+    located = replace(scenario, lesson=lesson, module=module.__name__, path=path, attribute=attribute)
+    setattr(module, attribute, located)  # the child looks up the same, located object
+    return located
+
+
+def builtin() -> List[Scenario]:
+    """Every scenario shipped with racecourse, in catalogue order (file order in DESIGN)."""
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    scenarios: List[Scenario] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{BUILTIN_PACKAGE}.{info.name}")
+        scenarios.extend(_declared(module, None))
+    order = getattr(package, "ORDER", [])
+    rank = {scenario_id: position for position, scenario_id in enumerate(order)}
+    return sorted(scenarios, key=lambda s: (rank.get(s.id, len(rank)), s.id))
+
+
+def builtin_by_id() -> Dict[str, Scenario]:
+    return {scenario.id: scenario for scenario in builtin()}
+
+
+def _load_file(path: str) -> ModuleType:
+    """Import a user's scenario file under a name a spawned child can import too."""
+    path = os.path.abspath(path)
+    directory, filename = os.path.split(path)
+    name = os.path.splitext(filename)[0]
+    if directory not in sys.path:
+        sys.path.insert(0, directory)  # spawn and forkserver children inherit sys.path
+    existing = sys.modules.get(name)
+    if existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") == path:
+        return existing
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UnknownScenario(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def _split_selector(target: str) -> Tuple[str, Optional[str]]:
+    """``file.py:name`` or ``package.module:name`` -> (location, name)."""
+    location, sep, name = target.rpartition(":")
+    if sep and location and not name.startswith(os.sep) and os.sep not in name:
+        return location, name
+    return target, None
+
+
+def resolve(target: str) -> List[Scenario]:
+    """Every scenario ``target`` names: a built-in id, ``file.py[:name]`` or ``module[:name]``."""
+    known = builtin_by_id()
+    if target in known:
+        return [known[target]]
+    location, name = _split_selector(target)
+    if location.endswith(".py"):
+        if not os.path.isfile(location):
+            raise UnknownScenario(f"no such scenario file: {location}")
+        path: Optional[str] = os.path.abspath(location)
+        module = _load_file(location)
+    elif "." in location or name is not None:
+        path = None
+        try:
+            module = importlib.import_module(location)
+        except ImportError as error:
+            raise UnknownScenario(f"cannot import scenario module {location!r}: {error}") from None
+    else:
+        raise UnknownScenario(_unknown_id_message(target, known))
+    scenarios = _declared(module, path)
+    if name is not None:
+        scenarios = [s for s in scenarios if name in (s.id, s.attribute)]
+    if not scenarios:
+        where = f"{location}:{name}" if name else location
+        raise UnknownScenario(f"{where} declares no racecourse Scenario")
+    return scenarios
+
+
+def resolve_one(target: str) -> Scenario:
+    scenarios = resolve(target)
+    if len(scenarios) > 1:
+        names = ", ".join(s.attribute for s in scenarios)
+        raise UnknownScenario(f"{target} declares several scenarios ({names}); add :NAME to pick one")
+    return scenarios[0]
+
+
+def _unknown_id_message(target: str, known: Dict[str, Scenario]) -> str:
+    close = difflib.get_close_matches(target, list(known), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else "; 'racecourse list' shows them all"
+    return f"unknown scenario {target!r}{hint}"
+
+
+def find_in_child(ref: Tuple[str, Optional[str], str]) -> Scenario:
+    """The scenario a parent referred to, found again inside a child process."""
+    module_name, path, attribute = ref
+    module = _load_file(path) if path else importlib.import_module(module_name)
+    scenario = getattr(module, attribute)
+    if not isinstance(scenario, Scenario):
+        raise TypeError(f"{module_name}.{attribute} is not a Scenario")
+    if scenario.module != module_name:
+        # A fresh import (spawn, forkserver) has the declared object, not the located one.
+        scenario = _located(scenario, module, path, attribute)
+    return scenario

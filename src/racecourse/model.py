@@ -1,0 +1,119 @@
+"""What a scenario declares.
+
+A scenario is a lesson with a worker in it. It says how its shared state is built for a
+given number of processes and operations, what each worker does with it, what the parent
+reads back afterwards, and what the right answer is. The runners decide how to run it:
+the stress runner with real processes and natural scheduling, the controlled runner one
+visible operation at a time.
+
+Two shapes exist:
+
+* a *worker* scenario: N processes each call ``worker`` (the common case);
+* a *program* scenario: the parent runs ``program`` itself, which drives a Pool or a
+  child process the way a user's script would.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Type
+
+Shared = Dict[str, Any]
+
+
+class Expect(enum.Enum):
+    """What a scenario promises to do."""
+
+    RACY = "racy"  # may lose updates or break its invariant: that is the lesson
+    SAFE = "safe"  # must always be exact
+    ERROR = "error"  # must raise a documented error
+    FORK_ONLY = "fork-only"  # safe under fork, racy under spawn and forkserver
+    DEADLOCK = "deadlock"  # may hang forever; stress reports a timeout
+
+    def under(self, start_method: str) -> "Expect":
+        """The expectation that applies under one start method."""
+        if self is Expect.FORK_ONLY:
+            return Expect.SAFE if start_method == "fork" else Expect.RACY
+        return self
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Options that make a scenario demonstrate its lesson on a 2-core machine."""
+
+    processes: int = 2
+    ops: int = 10_000
+    trials: int = 3
+    timeout: float = 30.0
+
+
+def _product(processes: int, ops: int) -> int:
+    return processes * ops
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One entry of the catalogue.
+
+    Callables receive their arguments by name, as pytest fixtures do: ``share`` and the
+    sizes for ``build``; the shared objects plus ``ops``, ``index`` and ``processes`` for
+    ``worker``; the shared objects for ``observe`` and ``check``. A function asks only for
+    what it uses, so a lesson reads as plain code: ``def worker(counter, ops): ...``.
+    """
+
+    id: str
+    title: str
+    expect: Expect
+    build: Callable[..., Shared]
+    worker: Optional[Callable[..., Any]] = None
+    program: Optional[Callable[..., Any]] = None
+    # Counter scenarios: observe() reads the count, expected() says what it should be.
+    observe: Optional[Callable[..., int]] = None
+    expected: Callable[[int, int], int] = _product
+    # Invariant scenarios: check() returns None when it holds, else what broke.
+    check: Optional[Callable[..., Optional[str]]] = None
+    # Error scenarios: the exception type the lesson documents.
+    raises: Optional[Type[BaseException]] = None
+    defaults: Defaults = field(default_factory=Defaults)
+    # Filled in by the catalogue from the module that declares the scenario.
+    lesson: str = ""
+    module: str = ""
+    path: Optional[str] = None
+    attribute: str = "SCENARIO"
+
+    def __post_init__(self) -> None:
+        if (self.worker is None) == (self.program is None):
+            raise ValueError(f"scenario {self.id!r}: give exactly one of worker= or program=")
+        if self.expect is Expect.ERROR and self.raises is None:
+            raise ValueError(f"scenario {self.id!r}: an error scenario names what it raises")
+        if self.expect is not Expect.ERROR and self.observe is None and self.check is None:
+            raise ValueError(f"scenario {self.id!r}: give observe= (a count) or check= (an invariant)")
+
+    @property
+    def is_counter(self) -> bool:
+        return self.observe is not None
+
+    @property
+    def ref(self) -> Tuple[str, Optional[str], str]:
+        """How a child process finds this scenario again: (module, file path, attribute)."""
+        return (self.module, self.path, self.attribute)
+
+
+def call_with(function: Callable[..., Any], available: Mapping[str, Any]) -> Any:
+    """Call ``function`` with the subset of ``available`` that its signature names."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return function(**available)
+    missing = [
+        name
+        for name, p in parameters.items()
+        if name not in available and p.default is p.empty and p.kind is not p.VAR_POSITIONAL
+    ]
+    if missing:
+        raise TypeError(
+            f"{function.__qualname__}() asks for {', '.join(missing)}, "
+            f"but only {', '.join(sorted(available))} exist"
+        )
+    return function(**{name: available[name] for name in parameters if name in available})

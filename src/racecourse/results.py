@@ -1,0 +1,161 @@
+"""What a run found: per-trial figures, the verdict, and the JSON that scripts read."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .model import Expect, Scenario
+
+# Exit statuses of the command line, shared by every subcommand.
+EXIT_OK = 0  # every scenario behaved within its declaration
+EXIT_BROKEN = 1  # a scenario declared safe lost an update or broke its invariant
+EXIT_USAGE = 2  # bad usage: nothing was started
+EXIT_FAILED = 3  # a run did not complete: a worker raised, was killed, or timed out
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+
+@dataclass
+class Failure:
+    """A trial that did not complete: which process, and what happened to it."""
+
+    kind: str  # "exception", "signal", "exit", "timeout"
+    message: str
+    process: Optional[int] = None  # worker index, None for the parent
+    traceback: str = ""
+    exception_type: str = ""
+
+    def describe(self) -> str:
+        who = "the parent" if self.process is None else f"worker {self.process}"
+        return f"{who}: {self.message}"
+
+
+@dataclass
+class TrialResult:
+    expected: Optional[int]
+    observed: Optional[int]
+    lost: Optional[int]
+    ok: bool
+    seconds: float
+    violation: Optional[str] = None
+    failure: Optional[Failure] = None
+
+    @property
+    def raced(self) -> bool:
+        """The race showed: an update was lost or the invariant broke."""
+        return bool(self.lost) or self.violation is not None
+
+    def to_json(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {
+            "expected": self.expected,
+            "observed": self.observed,
+            "lost": self.lost,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 6),
+        }
+        if self.violation is not None:
+            data["violation"] = self.violation
+        if self.failure is not None:
+            data["failure"] = {
+                "kind": self.failure.kind,
+                "process": self.failure.process,
+                "message": self.failure.message,
+                "exception_type": self.failure.exception_type,
+                "traceback": self.failure.traceback,
+            }
+        return data
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    start_method: str
+    processes: int
+    ops: int
+    trials: List[TrialResult] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def expect(self) -> Expect:
+        """The expectation under this run's start method (fork-only resolves here)."""
+        return self.scenario.expect.under(self.start_method)
+
+    @property
+    def failures(self) -> List[Failure]:
+        return [t.failure for t in self.trials if t.failure is not None and not t.ok]
+
+    @property
+    def broken(self) -> bool:
+        """A scenario that promised correctness (or an error) did not deliver it."""
+        return any(not t.ok and t.failure is None for t in self.trials)
+
+    @property
+    def exit_status(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.failures:
+            return EXIT_FAILED
+        if self.broken:
+            return EXIT_BROKEN
+        return EXIT_OK
+
+    @property
+    def lost(self) -> int:
+        return sum(t.lost or 0 for t in self.trials)
+
+    @property
+    def expected_total(self) -> int:
+        return sum(t.expected or 0 for t in self.trials)
+
+    def verdict(self) -> str:
+        """One plain-language sentence about what happened."""
+        if self.failures:
+            return "did not complete: " + self.failures[0].describe()
+        n = len(self.trials)
+        expect = self.expect
+        if expect is Expect.ERROR:
+            if all(t.ok for t in self.trials):
+                name = self.scenario.raises.__name__ if self.scenario.raises else "the error"
+                return f"raised {name} as documented, in {n} of {n} trials"
+            return "did NOT raise the documented error"
+        if expect is Expect.DEADLOCK:
+            stuck = sum(1 for t in self.trials if t.violation)
+            return f"deadlocked in {stuck} of {n} trials (stopped by the timeout)"
+        if self.scenario.is_counter:
+            return self._counter_verdict()
+        broken = [t for t in self.trials if t.violation]
+        if broken:
+            return f"invariant broken in {len(broken)} of {n} trials: {broken[0].violation}"
+        return f"invariant held in {n} of {n} trials"
+
+    def _counter_verdict(self) -> str:
+        expected, lost = self.expected_total, self.lost
+        if expected == 0 and self.trials:
+            made = self.processes * self.ops * len(self.trials)
+            observed = sum(t.observed or 0 for t in self.trials)
+            if observed == 0:
+                return f"the parent sees 0 after {made:,} increments in the children: nothing was shared"
+        if lost > 0:
+            share = 100.0 * lost / expected if expected else 0.0
+            return f"lost {lost:,} of {expected:,} updates ({share:.1f}%)"
+        if lost < 0:
+            return f"counted {-lost:,} MORE than the {expected:,} updates made"
+        if self.expect is Expect.RACY:
+            return f"no update lost this time ({expected:,} of {expected:,}); try more --ops or --trials"
+        return f"exact: {expected:,} of {expected:,} updates"
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "scenario": self.scenario.id,
+            "start_method": self.start_method,
+            "processes": self.processes,
+            "ops": self.ops,
+            "expect": self.scenario.expect.value,
+            "python": platform.python_version(),
+            "implementation": sys.implementation.name,
+            "trials": [t.to_json() for t in self.trials],
+            "verdict": self.verdict(),
+            "exit_status": self.exit_status,
+        }

@@ -1,0 +1,280 @@
+"""The stress runner: real processes, natural scheduling, many trials.
+
+One trial: build the shared state, start N workers, let each report that it is ready,
+release them together through a barrier (without it, on 2 cores, a fast worker can
+finish before the next one has started and nothing races), wait for every one of them
+with a deadline, then read the result in the parent. Every path out of a trial (success,
+an exception in a worker, a killed worker, a timeout, Ctrl-C) goes through the same
+``finally`` that kills what is still running and tears the shared state down.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import wait
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .catalogue import find_in_child
+from .model import Expect, Scenario, Shared, call_with
+from .results import Failure, RunResult, TrialResult
+from .sharing import Share, default_start_method
+
+# How long a terminated worker gets to exit before it is killed outright.
+_GRACE_SECONDS = 1.0
+
+Progress = Callable[[int, int], None]
+
+
+class TrialTimeout(Exception):
+    """The trial's deadline passed with work still running."""
+
+
+def _child_main(
+    ref: Tuple[str, Optional[str], str],
+    shared: Shared,
+    index: int,
+    processes: int,
+    ops: int,
+    barrier: Any,
+    conn: Any,
+    timeout: float,
+) -> None:
+    """Entry point of one worker process (module-level so spawn can import it)."""
+    # The parent owns Ctrl-C: it stops the workers itself and reports once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        scenario = find_in_child(ref)
+        assert scenario.worker is not None
+        conn.send(("ready", None))
+        barrier.wait(timeout)
+        call_with(
+            scenario.worker,
+            {**shared, "ops": ops, "index": index, "processes": processes},
+        )
+        conn.send(("done", None))
+    except BaseException as error:  # report everything, SystemExit included
+        conn.send(("error", (type(error).__name__, str(error), traceback.format_exc())))
+        conn.close()
+        sys.exit(1)
+    conn.close()
+
+
+def _stop(processes: List[Any]) -> None:
+    """Terminate, then kill, then reap every process still alive."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + _GRACE_SECONDS
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _death(process: Any, index: int) -> Failure:
+    code = process.exitcode
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return Failure("signal", f"killed by {name}", index)
+    return Failure("exit", f"exited with status {code} without reporting", index)
+
+
+class _Workers:
+    """The N worker processes of one trial and the pipes they report on."""
+
+    def __init__(self, share: Share, scenario: Scenario, shared: Shared, processes: int, ops: int, timeout: float):
+        ctx = share.context
+        self.barrier = ctx.Barrier(processes + 1)
+        self.processes: List[Any] = []
+        self.conns: List[Any] = []
+        for index in range(processes):
+            receiver, sender = ctx.Pipe(duplex=False)
+            process = ctx.Process(
+                target=_child_main,
+                args=(scenario.ref, shared, index, processes, ops, self.barrier, sender, timeout),
+                name=f"racecourse-{scenario.id}-{index}",
+                daemon=True,
+            )
+            self.conns.append(receiver)
+            self.processes.append(process)
+            process.start()
+            sender.close()  # the parent keeps only the reading end
+
+    def _collect(self, wanted: str, deadline: float) -> List[float]:
+        """Wait until every worker sent ``wanted``; return when each one did."""
+        pending = set(range(len(self.conns)))
+        owner: Dict[Any, int] = {}
+        for index, (conn, process) in enumerate(zip(self.conns, self.processes)):
+            owner[conn] = owner[process.sentinel] = index
+        finished_at: Dict[int, float] = {}
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                stuck = ", ".join(str(i) for i in sorted(pending))
+                raise TrialTimeout(f"worker(s) {stuck} still running")
+            watched = [h for h, i in owner.items() if i in pending]
+            for index in {owner[handle] for handle in wait(watched, remaining)} & pending:
+                conn = self.conns[index]
+                try:
+                    kind, payload = conn.recv() if conn.poll() else ("silent", None)
+                except EOFError:  # it closed its pipe without a word: it died
+                    self.processes[index].join(_GRACE_SECONDS)
+                    raise _WorkerError(_death(self.processes[index], index)) from None
+                if kind == "error":
+                    name, message, text = payload
+                    raise _WorkerError(Failure("exception", f"{name}: {message}", index, text, name))
+                if kind == wanted:
+                    finished_at[index] = time.monotonic()
+                    pending.discard(index)
+                if kind == "silent" and not self.processes[index].is_alive():
+                    raise _WorkerError(_death(self.processes[index], index))
+        return [finished_at[i] for i in range(len(self.conns))]
+
+    def run(self, deadline: float) -> float:
+        self._collect("ready", deadline)
+        self.barrier.wait(max(0.001, deadline - time.monotonic()))
+        started = time.monotonic()
+        finished = self._collect("done", deadline)
+        return max(finished) - started
+
+    def close(self) -> None:
+        try:
+            self.barrier.abort()  # releases anyone still waiting at the start line
+        except Exception:
+            pass
+        _stop(self.processes)
+        for conn in self.conns:
+            conn.close()
+        for process in self.processes:
+            process.close()
+
+
+class _WorkerError(Exception):
+    def __init__(self, failure: Failure):
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class _Alarm:
+    """A deadline for code the parent runs itself (program scenarios).
+
+    SIGALRM interrupts the main thread only; elsewhere the program runs without one.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.armed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+
+    def _fire(self, signum: int, frame: Any) -> None:
+        raise TrialTimeout(f"the program did not finish within {self.seconds:g} s")
+
+    def __enter__(self) -> "_Alarm":
+        if self.armed:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+def run_trial(scenario: Scenario, start_method: str, processes: int, ops: int, timeout: float) -> TrialResult:
+    """One trial of ``scenario``; everything it started is gone when it returns or raises."""
+    share = Share(start_method)
+    workers: Optional[_Workers] = None
+    expected = scenario.expected(processes, ops) if scenario.is_counter else None
+    started = time.monotonic()
+    deadline = started + timeout
+    try:
+        sizes = {"share": share, "processes": processes, "ops": ops}
+        if scenario.program is not None:
+            with _Alarm(timeout):
+                shared = call_with(scenario.build, sizes)
+                call_with(scenario.program, {**sizes, **shared})
+            seconds = time.monotonic() - started
+        else:
+            shared = call_with(scenario.build, sizes)
+            workers = _Workers(share, scenario, shared, processes, ops, timeout)
+            seconds = workers.run(deadline)
+        return _judge(scenario, start_method, shared, expected, seconds)
+    except _WorkerError as error:
+        return _failed(scenario, expected, time.monotonic() - started, error.failure)
+    except TrialTimeout as error:
+        failure = Failure("timeout", f"timed out after {timeout:g} s: {error}")
+        return _failed(scenario, expected, time.monotonic() - started, failure)
+    except Exception as error:  # raised in the parent: by build, program or observe
+        failure = Failure("exception", f"{type(error).__name__}: {error}", None, traceback.format_exc(), type(error).__name__)
+        return _failed(scenario, expected, time.monotonic() - started, failure)
+    finally:
+        if workers is not None:
+            workers.close()
+        share.close()
+
+
+def _judge(scenario: Scenario, start_method: str, shared: Shared, expected: Optional[int], seconds: float) -> TrialResult:
+    expect = scenario.expect.under(start_method)
+    violation = call_with(scenario.check, shared) if scenario.check is not None else None
+    if scenario.is_counter:
+        assert scenario.observe is not None and expected is not None
+        observed = int(call_with(scenario.observe, shared))
+        lost = expected - observed
+        correct = lost == 0 and violation is None
+    else:
+        observed = lost = None
+        correct = violation is None
+    # Racy and deadlock-prone scenarios are within their declaration whatever they show;
+    # a scenario that promised an error and completed normally is not.
+    ok = correct if expect is Expect.SAFE else expect is not Expect.ERROR
+    return TrialResult(expected, observed, lost, ok, seconds, violation)
+
+
+def _failed(scenario: Scenario, expected: Optional[int], seconds: float, failure: Failure) -> TrialResult:
+    expect = scenario.expect
+    documented = scenario.raises is not None and failure.exception_type == scenario.raises.__name__
+    if expect is Expect.ERROR and documented:
+        return TrialResult(expected, None, None, True, seconds, failure=failure)
+    if expect is Expect.DEADLOCK and failure.kind == "timeout":
+        return TrialResult(expected, None, None, True, seconds, violation="deadlocked: " + failure.message)
+    return TrialResult(expected, None, None, False, seconds, failure=failure)
+
+
+def run(
+    scenario: Scenario,
+    *,
+    processes: Optional[int] = None,
+    ops: Optional[int] = None,
+    trials: Optional[int] = None,
+    start_method: Optional[str] = None,
+    timeout: Optional[float] = None,
+    progress: Optional[Progress] = None,
+    stop_on_failure: bool = True,
+) -> RunResult:
+    """Run ``trials`` trials of ``scenario`` (unset options take the scenario's defaults)."""
+    defaults = scenario.defaults
+    result = RunResult(
+        scenario=scenario,
+        start_method=start_method or default_start_method(),
+        processes=defaults.processes if processes is None else processes,
+        ops=defaults.ops if ops is None else ops,
+    )
+    count = defaults.trials if trials is None else trials
+    limit = defaults.timeout if timeout is None else timeout
+    for number in range(count):
+        trial = run_trial(scenario, result.start_method, result.processes, result.ops, limit)
+        result.trials.append(trial)
+        if progress is not None:
+            progress(number + 1, count)
+        if stop_on_failure and trial.failure is not None and not trial.ok:
+            break
+    return result
+
