@@ -1,0 +1,68 @@
+"""The ``racecourse`` command line. Each subcommand lives in its own module.
+
+Every path out of here is one of the exit statuses in ``racecourse.results``: bad usage is
+one line on stderr and status 2, with nothing started; Ctrl-C is one line and 130, after
+the runners have stopped everything they started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, NoReturn, Optional
+
+from .. import __version__
+from ..catalogue import UnknownScenario
+from ..results import EXIT_INTERRUPTED, EXIT_USAGE
+from . import browse, run, tour
+from .options import UsageError
+
+# The subcommand modules, in the order `racecourse --help` lists them. Each provides
+# add_parser(subparsers), which registers its handler as `handler`.
+COMMANDS = [browse, run, tour]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the usage block too)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="racecourse",
+        description="Race conditions in Python multiprocessing: shown, explained, and the fixes proven.",
+        epilog="Start with 'racecourse tour'. Exit status: 0 as declared, 1 a safe scenario broke, "
+        "2 bad usage, 3 a run did not complete, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"racecourse {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return int(args.handler(args))
+    except (UsageError, UnknownScenario) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else "bad usage"
+        prefix = "" if message.startswith("racecourse") else "racecourse: "
+        print(f"{prefix}{message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("racecourse: interrupted; every process it started has been stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `racecourse list | head`
+        sys.stderr.close()
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Checked option types shared by the subcommands: bad input fails before anything starts."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, Optional
+
+from ..sharing import available_start_methods
+
+MAX_PROCESSES = 256
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a whole number, not {text!r}") from None
+
+
+def bounded(what: str, low: int, high: Optional[int] = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = _integer(text, what)
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{what} must be {span}, not {value}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"timeout must be a number of seconds, not {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, not {text}")
+    return value
+
+
+def start_method(text: str) -> str:
+    methods = available_start_methods()
+    if text not in methods:
+        raise argparse.ArgumentTypeError(
+            f"start method {text!r} is not available here (this platform has: {', '.join(methods)})"
+        )
+    return text
+
+
+def add_sizes(parser: argparse.ArgumentParser) -> None:
+    """--processes and --ops, as run, explore and replay take them."""
+    parser.add_argument("--processes", "-p", type=bounded("processes", 1, MAX_PROCESSES), metavar="N",
+                        help=f"worker processes, 1 to {MAX_PROCESSES} (default: the scenario's)")
+    parser.add_argument("--ops", "-k", type=bounded("ops", 0), metavar="K",
+                        help="operations per worker (default: the scenario's)")
+
+
+def add_start_method(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start-method", "-m", type=start_method, metavar="M",
+                        help="fork, spawn or forkserver (default: the interpreter's own)")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")

@@ -1,0 +1,115 @@
+"""Text output for people: tables, verdicts, a progress line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import IO, List, Sequence
+
+from .model import Expect, Scenario
+from .results import RunResult
+
+
+def use_colour(stream: IO[str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+_COLOURS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
+
+
+def paint(text: str, colour: str, stream: IO[str] = sys.stdout) -> str:
+    if not use_colour(stream):
+        return text
+    return f"\033[{_COLOURS[colour]}m{text}\033[0m"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain aligned table (width from the text, not from escape codes)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(lines)
+
+
+def catalogue_table(scenarios: Sequence[Scenario]) -> str:
+    rows = [[s.id, s.expect.value, s.title] for s in scenarios]
+    return table(["id", "expect", "what it shows"], rows)
+
+
+def outcome_mark(result: RunResult) -> str:
+    """A short word for the table: did the scenario behave as it declared?"""
+    status = result.exit_status
+    if status == 3:
+        return "FAILED"
+    if status == 1:
+        return "BROKEN"
+    expect = result.expect
+    if expect is Expect.RACY:
+        return "raced" if any(t.raced for t in result.trials) else "no race seen"
+    if expect is Expect.DEADLOCK:
+        return "deadlocked" if any(t.violation for t in result.trials) else "no deadlock seen"
+    return "ok"
+
+
+def run_table(results: Sequence[RunResult]) -> str:
+    rows = []
+    for r in results:
+        seconds = sum(t.seconds for t in r.trials)
+        rows.append(
+            [
+                r.scenario.id,
+                r.start_method,
+                r.expect.value,
+                f"{r.processes}x{r.ops:,}",
+                str(len(r.trials)),
+                f"{seconds:.2f}s",
+                outcome_mark(r),
+                r.verdict(),
+            ]
+        )
+    return table(["scenario", "method", "expect", "procs x ops", "trials", "time", "result", "verdict"], rows)
+
+
+def failure_details(results: Sequence[RunResult]) -> List[str]:
+    """The child's traceback (or signal, or timeout) for every run that did not complete."""
+    lines: List[str] = []
+    for r in results:
+        for failure in r.failures:
+            lines.append(f"{r.scenario.id} ({r.start_method}): {failure.describe()}")
+            if failure.traceback:
+                lines.extend("    " + line for line in failure.traceback.rstrip().splitlines())
+    return lines
+
+
+class ProgressLine:
+    """A one-line progress indicator on stderr, shown only for work longer than a second."""
+
+    def __init__(self, stream: IO[str] = sys.stderr, delay: float = 1.0) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.started = time.monotonic()
+        self.delay = delay
+        self.shown = False
+
+    def update(self, label: str, done: int, total: int) -> None:
+        if not self.enabled or time.monotonic() - self.started < self.delay:
+            return
+        width = 20
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\r{label:<28} [{bar}] {done}/{total}\033[K")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.shown = False
+
+
