@@ -41,6 +41,15 @@ def catalogue_table(scenarios: Sequence[Scenario]) -> str:
     return table(["id", "expect", "what it shows"], rows)
 
 
+def markdown_table(scenarios: Sequence[Scenario]) -> str:
+    """The catalogue as README Markdown: id, expectation, title, the lesson's first line."""
+    lines = ["| id | expect | what it shows | default size |", "|---|---|---|---|"]
+    for s in scenarios:
+        d = s.defaults
+        lines.append(f"| `{s.id}` | {s.expect.value} | {s.title} | {d.processes} x {d.ops:,} ops, {d.trials} trials |")
+    return "\n".join(lines)
+
+
 def outcome_mark(result: RunResult) -> str:
     """A short word for the table: did the scenario behave as it declared?"""
     status = result.exit_status

@@ -9,13 +9,14 @@ import textwrap
 from typing import Any
 
 from .. import catalogue
-from ..report import catalogue_table, paint
+from ..report import catalogue_table, markdown_table, paint
 from .options import add_json
 
 
 def add_parser(subparsers: Any) -> None:
     listing = subparsers.add_parser("list", help="the scenario catalogue")
     add_json(listing)
+    listing.add_argument("--markdown", action="store_true", help="the catalogue as the README's Markdown table")
     listing.set_defaults(handler=list_scenarios)
 
     explain = subparsers.add_parser("explain", help="the lesson of one scenario and its worker's code")
@@ -41,6 +42,8 @@ def list_scenarios(args: argparse.Namespace) -> int:
             }
             for s in scenarios
         ], indent=2))
+    elif args.markdown:
+        print(markdown_table(scenarios))
     else:
         print(catalogue_table(scenarios))
     return 0

@@ -1,0 +1,153 @@
+"""Every path of the command line: output, JSON keys, exit statuses, bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from racecourse import catalogue, stress
+from racecourse.cli import main
+from support import start_methods
+
+METHOD = start_methods()[0]
+RUN_KEYS = {"scenario", "start_method", "processes", "ops", "expect", "python", "implementation", "trials"}
+TRIAL_KEYS = {"expected", "observed", "lost", "ok", "seconds"}
+
+
+def run_cli(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_list_shows_every_scenario(capsys):
+    status, out, err = run_cli(capsys, "list")
+    assert status == 0 and err == ""
+    for scenario in catalogue.builtin():
+        assert scenario.id in out
+
+
+def test_list_json(capsys):
+    status, out, _ = run_cli(capsys, "list", "--json")
+    assert status == 0
+    entries = json.loads(out)
+    assert [e["id"] for e in entries] == [s.id for s in catalogue.builtin()]
+    assert {"id", "title", "expect", "defaults"} <= set(entries[0])
+
+
+def test_explain_prints_lesson_and_worker_code(capsys):
+    status, out, _ = run_cli(capsys, "explain", "synchronized-value")
+    assert status == 0
+    assert "get_lock()" in out  # the lesson names the fix
+    assert "counter.value += 1" in out  # and shows the worker's code
+
+
+def test_run_racy_scenario_reports_lost_updates(capsys):
+    status, out, _ = run_cli(capsys, "run", "raw-value", "-p", "2", "-k", "50000", "-t", "2", "-m", METHOD)
+    assert status == 0  # racing is what raw-value declares, whether or not it shows this time
+    verdict = re.search(r"lost ([\d,]+) of 200,000 updates|no update lost this time \(200,000 of 200,000\)", out)
+    assert verdict is not None, out
+
+
+def test_run_json_has_the_documented_keys(capsys):
+    status, out, _ = run_cli(
+        capsys, "run", "locked-value", "-p", "3", "-k", "500", "-t", "2", "-m", METHOD, "--json"
+    )
+    assert status == 0
+    data = json.loads(out)
+    assert RUN_KEYS <= set(data)
+    assert (data["scenario"], data["processes"], data["ops"], data["expect"]) == ("locked-value", 3, 500, "safe")
+    assert data["start_method"] == METHOD
+    assert len(data["trials"]) == 2
+    for trial in data["trials"]:
+        assert TRIAL_KEYS <= set(trial)
+        assert trial["expected"] == trial["observed"] == 1500 and trial["lost"] == 0 and trial["ok"]
+
+
+def test_run_all_covers_the_catalogue(capsys):
+    status, out, err = run_cli(capsys, "run", "--all", "-m", METHOD, "--json")
+    runs = json.loads(out)
+    assert [r["scenario"] for r in runs] == [s.id for s in catalogue.builtin()]
+    assert status == 0, err
+
+
+def test_safe_scenario_that_loses_updates_exits_1(tmp_path, capsys):
+    path = tmp_path / "claims_safe.py"
+    path.write_text(
+        '"""claims-safe: declared safe, but increments a raw Value with no lock."""\n'
+        "from racecourse import Defaults, Expect, Scenario\n"
+        "from racecourse.scenarios.raw_value import build, observe, worker\n"
+        "WRONG = Scenario(id='claims-safe', title='t', expect=Expect.SAFE, build=build,\n"
+        "                 worker=worker, observe=observe, defaults=Defaults(ops=50_000, trials=5))\n"
+    )
+    status, out, _ = run_cli(capsys, "run", str(path), "-m", METHOD, "--json")
+    data = json.loads(out)
+    # Whether the race shows is up to the scheduler; the exit status must match what happened.
+    lost = any(t["lost"] for t in data["trials"])
+    assert status == (1 if lost else 0)
+    assert all(t["ok"] == (t["lost"] == 0) for t in data["trials"])
+
+
+def test_tour_runs_every_stop(capsys):
+    status, out, _ = run_cli(capsys, "tour")
+    assert status == 0
+    for number, scenario in enumerate(
+        ["raw-value", "synchronized-value", "locked-value", "manager-dict", "pool-map", "module-lock"], 1
+    ):
+        assert f"{number}. {scenario}" in out
+    assert "Tour done" in out
+
+
+BAD_INPUT = [
+    (["run", "raw-valeu"], "did you mean 'raw-value'"),
+    (["run", "nothing-like-it"], "unknown scenario"),
+    (["explain", "raw-valeu"], "did you mean"),
+    (["run", "raw-value", "--processes", "0"], "processes must be from 1 to 256"),
+    (["run", "raw-value", "--processes", "257"], "processes must be from 1 to 256"),
+    (["run", "raw-value", "--processes", "two"], "whole number"),
+    (["run", "raw-value", "--ops", "-1"], "ops must be at least 0"),
+    (["run", "raw-value", "--ops", "1.5"], "whole number"),
+    (["run", "raw-value", "--trials", "0"], "trials must be at least 1"),
+    (["run", "raw-value", "--trials", "many"], "whole number"),
+    (["run", "raw-value", "--start-method", "thread"], "not available here"),
+    (["run", "raw-value", "--timeout", "-5"], "positive number of seconds"),
+    (["run", "raw-value", "--timeout", "soon"], "number of seconds"),
+    (["run"], "needs a scenario id"),
+    (["run", "raw-value", "--all"], "not both"),
+    (["run", "/no/such/file.py"], "no such scenario file"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_2_with_nothing_started(argv, message, capsys, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("bad input must be refused before anything starts")
+
+    monkeypatch.setattr(stress, "run", must_not_run)
+    status, out, err = run_cli(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_start_method_is_refused(monkeypatch, capsys):
+    from racecourse.cli import options
+
+    monkeypatch.setattr(options, "available_start_methods", lambda: ["spawn"])
+    status, _, err = run_cli(capsys, "run", "raw-value", "-m", "fork")
+    assert status == 2 and "'fork' is not available here (this platform has: spawn)" in err
+
+
+@pytest.mark.parametrize("command", [["racecourse"], [sys.executable, "-m", "racecourse"]])
+def test_installed_entry_points_are_the_same_program(command):
+    good = subprocess.run(command + ["list", "--json"], capture_output=True, text=True, timeout=60)
+    assert good.returncode == 0 and json.loads(good.stdout)
+    bad = subprocess.run(command + ["run", "raw-value", "-p", "0"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

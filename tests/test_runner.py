@@ -1,0 +1,103 @@
+"""The stress runner's failure paths: a worker that raises, dies or hangs, and cleanup."""
+
+from __future__ import annotations
+
+import multiprocessing
+import textwrap
+
+import pytest
+
+from racecourse import catalogue, stress
+from support import shm_entries, start_methods
+
+METHODS = start_methods()
+
+FAULTY = textwrap.dedent('''
+    """faulty: workers that go wrong in the ways a user's code does."""
+    import os, signal, time
+    from racecourse import Defaults, Expect, Scenario
+
+    def build(share):
+        return {"counter": share.Value("i", 0), "block": share.shared_memory(16),
+                "hits": share.manager().dict()}
+
+    def observe(counter):
+        return counter.value
+
+    def raises(counter, index):
+        if index == 1:
+            raise ValueError("worker one gives up")
+
+    def dies(counter, index):
+        if index == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def hangs(counter, index):
+        time.sleep(60)
+
+    RAISES = Scenario(id="raises", title="t", expect=Expect.SAFE, build=build, worker=raises,
+                      observe=observe, expected=lambda p, k: 0)
+    DIES = Scenario(id="dies", title="t", expect=Expect.SAFE, build=build, worker=dies,
+                    observe=observe, expected=lambda p, k: 0)
+    HANGS = Scenario(id="hangs", title="t", expect=Expect.SAFE, build=build, worker=hangs,
+                     observe=observe, expected=lambda p, k: 0, defaults=Defaults(timeout=1.5))
+''')
+
+
+@pytest.fixture
+def faulty(tmp_path):
+    path = tmp_path / "faulty_workers.py"
+    path.write_text(FAULTY)
+    return lambda name: catalogue.resolve_one(f"{path}:{name}")
+
+
+@pytest.fixture
+def nothing_left_behind():
+    before = shm_entries()
+    yield
+    assert multiprocessing.active_children() == []
+    assert shm_entries() - before == set()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_worker_exception_carries_the_childs_traceback(faulty, method, nothing_left_behind):
+    result = stress.run(faulty("RAISES"), processes=3, trials=3, start_method=method)
+    assert len(result.trials) == 1  # the run stops at the first failure
+    (failure,) = result.failures
+    assert failure.kind == "exception" and failure.process == 1
+    assert failure.exception_type == "ValueError"
+    assert "worker one gives up" in failure.traceback and "def raises" not in failure.message
+    assert 'raise ValueError("worker one gives up")' in failure.traceback
+    assert result.exit_status == 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_killed_worker_is_reported_by_signal(faulty, method, nothing_left_behind):
+    result = stress.run(faulty("DIES"), processes=2, start_method=method)
+    (failure,) = result.failures
+    assert (failure.kind, failure.process, failure.message) == ("signal", 0, "killed by SIGKILL")
+    assert result.exit_status == 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_hanging_workers_hit_the_timeout(faulty, method, nothing_left_behind):
+    result = stress.run(faulty("HANGS"), processes=2, start_method=method)
+    (failure,) = result.failures
+    assert failure.kind == "timeout" and "timed out after 1.5 s" in failure.message
+    assert "worker(s) 0, 1 still running" in failure.message
+    assert result.exit_status == 3
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_deadlock_scenario_times_out_as_declared(method, nothing_left_behind):
+    result = stress.run(catalogue.resolve_one("deadlock"), trials=1, start_method=method)
+    assert result.failures == []
+    assert result.exit_status == 0
+    assert result.trials[0].ok
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_successful_runs_leave_nothing_behind(method, nothing_left_behind):
+    for scenario_id in ["shared-memory", "manager-dict-locked", "pool-map", "module-lock"]:
+        result = stress.run(catalogue.resolve_one(scenario_id), trials=1, start_method=method)
+        assert result.failures == []
