@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from racecourse import catalogue, stress
+from racecourse import catalogue, stress_runner
 from racecourse.cli import main
 from support import start_methods
 
@@ -128,7 +128,7 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_started(argv, message, ca
     def must_not_run(*args, **kwargs):
         raise AssertionError("bad input must be refused before anything starts")
 
-    monkeypatch.setattr(stress, "run", must_not_run)
+    monkeypatch.setattr(stress_runner, "run", must_not_run)
     status, out, err = run_cli(capsys, *argv)
     assert status == 2
     assert out == ""
@@ -151,3 +151,13 @@ def test_installed_entry_points_are_the_same_program(command):
     bad = subprocess.run(command + ["run", "raw-value", "-p", "0"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stdout == ""
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("method", start_methods())
+def test_installed_copy_runs_from_any_directory(method, tmp_path):
+    """Children import scenarios by name from the installed package, not from the cwd."""
+    command = [sys.executable, "-m", "racecourse", "run", "module-lock", "-t", "1", "-m", method, "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["start_method"] == method and data["trials"][0]["observed"] > 0

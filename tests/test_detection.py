@@ -22,7 +22,7 @@ from math import comb
 
 import pytest
 
-from racecourse import Expect, catalogue, stress
+from racecourse import Expect, catalogue, stress_runner
 from support import start_methods
 
 RUNS = 8
@@ -55,7 +55,7 @@ def test_the_stated_false_failure_rate_is_below_one_in_a_million():
 def test_default_runs_demonstrate_the_race(scenario, method):
     detected = 0
     for _ in range(RUNS):
-        result = stress.run(scenario, start_method=method)
+        result = stress_runner.run(scenario, start_method=method)
         assert result.failures == [], result.verdict()
         detected += any(trial.raced for trial in result.trials)
         if detected >= NEEDED:

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from racecourse import Expect, catalogue, stress
+from racecourse import Expect, catalogue, stress_runner
 from support import start_methods
 
 SCENARIOS = catalogue.builtin()
@@ -74,7 +74,7 @@ def test_safe_counters_are_always_exact(scenario):
     @given(sizes(scenario))
     def check(size):
         processes, ops, method = size
-        result = stress.run(scenario, processes=processes, ops=ops, trials=1, start_method=method)
+        result = stress_runner.run(scenario, processes=processes, ops=ops, trials=1, start_method=method)
         trial = result.trials[0]
         assert trial.failure is None, trial.failure.describe()
         assert trial.observed == trial.expected == scenario.expected(processes, ops)
@@ -89,7 +89,7 @@ def test_racy_counters_stay_within_the_bounds(scenario):
     @given(sizes(scenario))
     def check(size):
         processes, ops, method = size
-        result = stress.run(scenario, processes=processes, ops=ops, trials=1, start_method=method)
+        result = stress_runner.run(scenario, processes=processes, ops=ops, trials=1, start_method=method)
         trial = result.trials[0]
         assert trial.failure is None, trial.failure.describe()
         low = theoretical_minimum(scenario, processes, ops, trial.expected)
@@ -102,7 +102,7 @@ def test_racy_counters_stay_within_the_bounds(scenario):
 @pytest.mark.parametrize("scenario", FORK_ONLY, ids=lambda s: s.id)
 @pytest.mark.parametrize("method", METHODS)
 def test_fork_only_scenarios_are_exact_under_fork(scenario, method):
-    result = stress.run(scenario, trials=2, start_method=method)
+    result = stress_runner.run(scenario, trials=2, start_method=method)
     assert result.failures == []
     if method == "fork":
         assert all(t.lost == 0 for t in result.trials)
@@ -116,7 +116,7 @@ def test_fork_only_scenarios_are_exact_under_fork(scenario, method):
 @pytest.mark.parametrize("scenario", ERRORS, ids=lambda s: s.id)
 @pytest.mark.parametrize("method", METHODS)
 def test_error_scenarios_raise_the_documented_error(scenario, method):
-    result = stress.run(scenario, trials=2, start_method=method)
+    result = stress_runner.run(scenario, trials=2, start_method=method)
     assert len(result.trials) == 2
     for trial in result.trials:
         assert trial.ok

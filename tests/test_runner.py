@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from racecourse import catalogue, stress
+from racecourse import catalogue, stress_runner
 from support import shm_entries, start_methods
 
 METHODS = start_methods()
@@ -61,7 +61,7 @@ def nothing_left_behind():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_worker_exception_carries_the_childs_traceback(faulty, method, nothing_left_behind):
-    result = stress.run(faulty("RAISES"), processes=3, trials=3, start_method=method)
+    result = stress_runner.run(faulty("RAISES"), processes=3, trials=3, start_method=method)
     assert len(result.trials) == 1  # the run stops at the first failure
     (failure,) = result.failures
     assert failure.kind == "exception" and failure.process == 1
@@ -73,7 +73,7 @@ def test_worker_exception_carries_the_childs_traceback(faulty, method, nothing_l
 
 @pytest.mark.parametrize("method", METHODS)
 def test_killed_worker_is_reported_by_signal(faulty, method, nothing_left_behind):
-    result = stress.run(faulty("DIES"), processes=2, start_method=method)
+    result = stress_runner.run(faulty("DIES"), processes=2, start_method=method)
     (failure,) = result.failures
     assert (failure.kind, failure.process, failure.message) == ("signal", 0, "killed by SIGKILL")
     assert result.exit_status == 3
@@ -81,7 +81,7 @@ def test_killed_worker_is_reported_by_signal(faulty, method, nothing_left_behind
 
 @pytest.mark.parametrize("method", METHODS)
 def test_hanging_workers_hit_the_timeout(faulty, method, nothing_left_behind):
-    result = stress.run(faulty("HANGS"), processes=2, start_method=method)
+    result = stress_runner.run(faulty("HANGS"), processes=2, start_method=method)
     (failure,) = result.failures
     assert failure.kind == "timeout" and "timed out after 1.5 s" in failure.message
     assert "worker(s) 0, 1 still running" in failure.message
@@ -90,7 +90,7 @@ def test_hanging_workers_hit_the_timeout(faulty, method, nothing_left_behind):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_deadlock_scenario_times_out_as_declared(method, nothing_left_behind):
-    result = stress.run(catalogue.resolve_one("deadlock"), trials=1, start_method=method)
+    result = stress_runner.run(catalogue.resolve_one("deadlock"), trials=1, start_method=method)
     assert result.failures == []
     assert result.exit_status == 0
     assert result.trials[0].ok
@@ -99,5 +99,5 @@ def test_deadlock_scenario_times_out_as_declared(method, nothing_left_behind):
 @pytest.mark.parametrize("method", METHODS)
 def test_successful_runs_leave_nothing_behind(method, nothing_left_behind):
     for scenario_id in ["shared-memory", "manager-dict-locked", "pool-map", "module-lock"]:
-        result = stress.run(catalogue.resolve_one(scenario_id), trials=1, start_method=method)
+        result = stress_runner.run(catalogue.resolve_one(scenario_id), trials=1, start_method=method)
         assert result.failures == []

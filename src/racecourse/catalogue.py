@@ -14,7 +14,7 @@ import os
 import pkgutil
 import sys
 from types import ModuleType
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .model import Scenario
 
@@ -145,3 +145,13 @@ def find_in_child(ref: Tuple[str, Optional[str], str]) -> Scenario:
         # A fresh import (spawn, forkserver) has the declared object, not the located one.
         scenario = _located(scenario, module, path, attribute)
     return scenario
+
+
+def worker_in_child(target: Any) -> Callable[..., Any]:
+    """The worker function a child runs, from what ``Scenario.child_target`` gave it."""
+    if callable(target):
+        return target  # type: ignore[no-any-return]
+    worker = find_in_child(target).worker
+    if worker is None:
+        raise TypeError(f"{target[0]}.{target[2]} has no worker")
+    return worker

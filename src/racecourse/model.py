@@ -100,6 +100,13 @@ class Scenario:
         """How a child process finds this scenario again: (module, file path, attribute)."""
         return (self.module, self.path, self.attribute)
 
+    @property
+    def child_target(self) -> Any:
+        """What a worker process is handed to find its worker: the catalogue reference of a
+        declared scenario, or, for one made in code (the public API), the worker function
+        itself, which spawn and forkserver pickle by module and name."""
+        return self.ref if self.module else self.worker
+
 
 def call_with(function: Callable[..., Any], available: Mapping[str, Any]) -> Any:
     """Call ``function`` with the subset of ``available`` that its signature names."""

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, List
 
-from .. import catalogue, stress
+from .. import catalogue, stress_runner
 from ..model import Scenario
 from ..report import ProgressLine, failure_details, run_table
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunResult
@@ -59,7 +59,7 @@ def run_command(args: argparse.Namespace) -> int:
             def show(done: int, total: int, scenario_id: str = scenario.id) -> None:
                 progress.update(scenario_id, done, total)
 
-            results.append(stress.run(
+            results.append(stress_runner.run(
                 scenario,
                 processes=args.processes,
                 ops=args.ops,

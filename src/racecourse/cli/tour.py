@@ -11,7 +11,7 @@ import textwrap
 import time
 from typing import Any, List, NamedTuple, Optional
 
-from .. import catalogue, stress
+from .. import catalogue, stress_runner
 from ..report import paint
 from ..results import RunResult
 from ..sharing import available_start_methods
@@ -86,7 +86,7 @@ def tour_command(args: argparse.Namespace) -> int:
     for number, stop in enumerate(STOPS, 1):
         scenario = known[stop.scenario]
         method = stop.start_method if stop.start_method in available_start_methods() else None
-        result = stress.run(scenario, start_method=method)
+        result = stress_runner.run(scenario, start_method=method)
         results.append(result)
         print(paint(f"{number}. {scenario.id}: {scenario.title}", "bold"))
         print(_wrap(stop.before))

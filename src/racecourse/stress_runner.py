@@ -18,7 +18,7 @@ import traceback
 from multiprocessing.connection import wait
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .catalogue import find_in_child
+from .catalogue import worker_in_child
 from .model import Expect, Scenario, Shared, call_with
 from .results import Failure, RunResult, TrialResult
 from .sharing import Share, default_start_method
@@ -34,7 +34,7 @@ class TrialTimeout(Exception):
 
 
 def _child_main(
-    ref: Tuple[str, Optional[str], str],
+    target: Any,
     shared: Shared,
     index: int,
     processes: int,
@@ -47,12 +47,11 @@ def _child_main(
     # The parent owns Ctrl-C: it stops the workers itself and reports once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        scenario = find_in_child(ref)
-        assert scenario.worker is not None
+        worker = worker_in_child(target)
         conn.send(("ready", None))
         barrier.wait(timeout)
         call_with(
-            scenario.worker,
+            worker,
             {**shared, "ops": ops, "index": index, "processes": processes},
         )
         conn.send(("done", None))
@@ -99,7 +98,7 @@ class _Workers:
             receiver, sender = ctx.Pipe(duplex=False)
             process = ctx.Process(
                 target=_child_main,
-                args=(scenario.ref, shared, index, processes, ops, self.barrier, sender, timeout),
+                args=(scenario.child_target, shared, index, processes, ops, self.barrier, sender, timeout),
                 name=f"racecourse-{scenario.id}-{index}",
                 daemon=True,
             )
