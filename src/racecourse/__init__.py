@@ -1,5 +1,6 @@
 """racecourse: race conditions in Python multiprocessing, demonstrated and verified."""
 
+from .api import stress
 from .model import Defaults, Expect, Scenario
 from .results import Failure, RunResult, TrialResult
 
@@ -12,5 +13,6 @@ __all__ = [
     "RunResult",
     "Scenario",
     "TrialResult",
+    "stress",
     "__version__",
 ]

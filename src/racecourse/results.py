@@ -102,6 +102,26 @@ class RunResult:
         return EXIT_OK
 
     @property
+    def ok(self) -> bool:
+        """Every trial completed and was within the scenario's declaration."""
+        return self.exit_status == EXIT_OK
+
+    def report(self) -> str:
+        """What happened, for a person: the verdict, then each bad trial and traceback."""
+        lines = [f"{self.scenario.id} ({self.start_method}, {self.processes} processes x {self.ops} ops): {self.verdict()}"]
+        for number, trial in enumerate(self.trials, 1):
+            if trial.ok:
+                continue
+            if trial.failure is not None:
+                lines.append(f"  trial {number}: {trial.failure.describe()}")
+                lines.extend("    " + line for line in trial.failure.traceback.rstrip().splitlines())
+            elif trial.violation is not None:
+                lines.append(f"  trial {number}: invariant broken: {trial.violation}")
+            else:
+                lines.append(f"  trial {number}: expected {trial.expected}, observed {trial.observed} (lost {trial.lost})")
+        return "\n".join(lines)
+
+    @property
     def lost(self) -> int:
         return sum(t.lost or 0 for t in self.trials)
 

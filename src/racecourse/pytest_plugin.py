@@ -1,0 +1,108 @@
+"""racecourse's pytest plugin (registered through the ``pytest11`` entry point).
+
+- ``--start-methods=fork,spawn,forkserver`` chooses the start methods a session covers;
+  the default is ``$RACECOURSE_START_METHOD`` (what the tox factors set), else every
+  method this platform has.
+- A test that asks for the ``start_method`` or the ``racecourse`` fixture runs once per
+  chosen start method. ``@pytest.mark.racecourse(start_methods=[...])`` narrows that for
+  one test (for code that is only meant to work under some of them).
+- The ``racecourse`` fixture is the API bound to that start method:
+  ``racecourse.stress(worker, build=..., observe=...)`` and ``racecourse.explore(...)``
+  return results; ``racecourse.check_stress(...)`` and ``racecourse.check_explore(...)``
+  fail the test with the full report (for explore: the schedule, the replay command and
+  the timeline) when the code is not correct.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, List, Optional
+
+import pytest
+
+from .sharing import available_start_methods
+
+START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("racecourse", "racecourse: race conditions across start methods")
+    group.addoption(
+        "--start-methods",
+        dest="racecourse_start_methods",
+        metavar="LIST",
+        default=None,
+        help="comma-separated start methods for tests using the racecourse fixtures "
+        f"(default: ${START_METHOD_VARIABLE}, else all this platform has)",
+    )
+
+
+def chosen_start_methods(config: pytest.Config) -> List[str]:
+    text: Optional[str] = config.getoption("racecourse_start_methods") or os.environ.get(START_METHOD_VARIABLE)
+    available = available_start_methods()
+    if not text:
+        return available
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in available]
+    if unknown or not methods:
+        raise pytest.UsageError(
+            f"racecourse: start method(s) {', '.join(unknown) or repr(text)} not available here "
+            f"(this platform has: {', '.join(available)})"
+        )
+    return methods
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "racecourse(start_methods=[...]): run this test only under these start methods "
+        "(tests using the racecourse or start_method fixture run once per start method)",
+    )
+    chosen_start_methods(config)  # refuse a bad --start-methods before collecting anything
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "start_method" not in metafunc.fixturenames:
+        return
+    methods = chosen_start_methods(metafunc.config)
+    marker = metafunc.definition.get_closest_marker("racecourse")
+    if marker is not None and "start_methods" in marker.kwargs:
+        wanted = list(marker.kwargs["start_methods"])
+        methods = [m for m in methods if m in wanted]
+    if not methods:
+        metafunc.parametrize("start_method", [pytest.param(None, marks=pytest.mark.skip(
+            reason="none of this test's start methods is selected"))])
+        return
+    metafunc.parametrize("start_method", methods)
+
+
+@pytest.fixture
+def start_method(request: pytest.FixtureRequest) -> str:
+    """The start method this run of the test uses (one run per chosen method)."""
+    return str(request.param)
+
+
+class BoundRacecourse:
+    """racecourse's API with the start method filled in."""
+
+    def __init__(self, start_method: str) -> None:
+        self.start_method = start_method
+
+    def stress(self, worker: Any, **options: Any) -> Any:
+        from .api import stress
+
+        options.setdefault("start_method", self.start_method)
+        return stress(worker, **options)
+
+    def check_stress(self, worker: Any, **options: Any) -> Any:
+        """Like ``stress``, and fail the test with the report when a trial was not correct."""
+        result = self.stress(worker, **options)
+        if not result.ok:
+            pytest.fail(result.report(), pytrace=False)
+        return result
+
+
+@pytest.fixture
+def racecourse(start_method: str) -> BoundRacecourse:
+    """racecourse's API bound to this run's start method."""
+    return BoundRacecourse(start_method)
