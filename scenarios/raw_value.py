@@ -35,5 +35,5 @@ SCENARIO = Scenario(
     build=build,
     worker=worker,
     observe=observe,
-    defaults=Defaults(processes=2, ops=50_000),
+    defaults=Defaults(processes=2, ops=500_000),
 )

@@ -37,5 +37,5 @@ SCENARIO = Scenario(
     build=build,
     worker=worker,
     observe=observe,
-    defaults=Defaults(processes=2, ops=20_000),
+    defaults=Defaults(processes=2, ops=100_000),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import List, Set
 
 from racecourse.sharing import available_start_methods
@@ -25,3 +26,54 @@ def shm_entries() -> Set[str]:
     except FileNotFoundError:
         return set()
     return {n for n in names if n.startswith(("sem.", "psm_", "wnsm_", "mp-"))}
+
+
+def _mapped_shm_inodes() -> Set[int]:
+    """Inodes of /dev/shm files that some live process has mapped, whoever it belongs to.
+
+    Inodes, not names: glibc creates a named semaphore under a temporary name, maps it and
+    only then links it to its real name, so /proc/PID/maps shows the temporary one.
+    """
+    mapped: Set[int] = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/maps") as maps:
+                for line in maps:
+                    if "/dev/shm/" in line:
+                        mapped.add(int(line.split()[4]))
+        except (OSError, ValueError, IndexError):  # ended while we looked, or not ours
+            continue
+    return mapped
+
+
+def _unmapped(names: Set[str]) -> Set[str]:
+    mapped = _mapped_shm_inodes()
+    orphans = set()
+    for name in names:
+        try:
+            inode = os.stat(os.path.join("/dev/shm", name)).st_ino
+        except FileNotFoundError:  # its owner unlinked it meanwhile
+            continue
+        if inode not in mapped:
+            orphans.add(name)
+    return orphans
+
+
+def leaked_shm_entries(before: Set[str], settle_seconds: float = 5.0) -> Set[str]:
+    """Entries that appeared since `before` and that no live process holds any more.
+
+    /dev/shm is shared by everything on the machine, including the other pytest-xdist
+    workers, so "new since the test began" is not enough: another worker's run holds its
+    semaphores open while it works. Something racecourse left behind is different: it
+    stays in /dev/shm while no process maps it. An entry that disappears within
+    `settle_seconds` was being cleaned up by its owner (an unlink that follows a close)
+    and does not count.
+    """
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        orphans = _unmapped(shm_entries() - before)
+        if not orphans or time.monotonic() > deadline:
+            return orphans
+        time.sleep(0.1)

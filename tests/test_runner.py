@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from racecourse import catalogue, stress_runner
-from support import shm_entries, start_methods
+from support import leaked_shm_entries, shm_entries, start_methods
 
 METHODS = start_methods()
 
@@ -56,7 +56,7 @@ def nothing_left_behind():
     before = shm_entries()
     yield
     assert multiprocessing.active_children() == []
-    assert shm_entries() - before == set()
+    assert leaked_shm_entries(before) == set()
 
 
 @pytest.mark.parametrize("method", METHODS)

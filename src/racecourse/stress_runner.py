@@ -142,6 +142,12 @@ class _Workers:
         self.barrier.wait(max(0.001, deadline - time.monotonic()))
         started = time.monotonic()
         finished = self._collect("done", deadline)
+        # Let finished workers exit on their own: exiting runs their finalizers (a lock made
+        # in the child unlinks its semaphore and unregisters it), which terminate() in
+        # close() would cut short. Any still alive after the grace period is stopped there.
+        exit_by = min(deadline, time.monotonic() + _GRACE_SECONDS)
+        for process in self.processes:
+            process.join(max(0.0, exit_by - time.monotonic()))
         return max(finished) - started
 
     def close(self) -> None:
