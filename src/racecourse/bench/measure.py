@@ -42,14 +42,15 @@ class Plan:
     """How much to measure: --quick finishes in under a minute on 2 cores."""
 
     repeats: int  # measurements per figure; the figure is their median
-    scale: int  # multiplies each strategy's ops
+    scale: float  # multiplies each strategy's ops
     overhead_ops: int
     overhead_repeats: int
     fast_trials: int
+    schedules: int  # controlled schedules explored
 
 
-QUICK = Plan(repeats=3, scale=1, overhead_ops=200_000, overhead_repeats=3, fast_trials=20_000)
-FULL = Plan(repeats=5, scale=5, overhead_ops=1_000_000, overhead_repeats=7, fast_trials=100_000)
+QUICK = Plan(repeats=3, scale=1, overhead_ops=200_000, overhead_repeats=3, fast_trials=20_000, schedules=500)
+FULL = Plan(repeats=5, scale=5, overhead_ops=1_000_000, overhead_repeats=7, fast_trials=100_000, schedules=3000)
 
 
 @dataclass
@@ -238,7 +239,7 @@ def cost_table(methods: List[str], plan: Plan, progress: Optional[Progress] = No
             workers = _BenchWorkers(share)
             try:
                 for number, strategy in enumerate(STRATEGIES):
-                    ops = strategy.ops * plan.scale
+                    ops = max(1, int(strategy.ops * plan.scale))
                     for processes in PROCESS_COUNTS:
                         if progress is not None:
                             progress(f"cost: {strategy.name}, {processes} processes, {method}")
@@ -343,16 +344,15 @@ def run_control_schedules(scenario_id: str, schedules: int, start_method: str) -
     schedules per second as not available.
     """
     control = importlib.import_module("racecourse.control")
-    explore = getattr(control, "explore")
+    explore = control.explore
     scenario = catalogue.builtin_by_id()[scenario_id]
     outcome = explore(scenario, processes=2, ops=1, strategy="random", budget=schedules, seed=1,
                       start_method=start_method)
     return int(getattr(outcome, "schedules", schedules))
 
 
-def schedules_rate(method: str, quick: bool) -> Tuple[Optional[float], str]:
+def schedules_rate(method: str, budget: int) -> Tuple[Optional[float], str]:
     """Schedules per second for raw-value 2 x 1, or None and why not."""
-    budget = 500 if quick else 3000
     began = time.monotonic()
     try:
         explored = run_control_schedules("raw-value", budget, method)
@@ -368,8 +368,9 @@ def schedules_rate(method: str, quick: bool) -> Tuple[Optional[float], str]:
 
 
 def run_bench(quick: bool = False, methods: Optional[List[str]] = None,
-              progress: Optional[Progress] = None) -> BenchResult:
-    plan = QUICK if quick else FULL
+              progress: Optional[Progress] = None, plan: Optional[Plan] = None) -> BenchResult:
+    """Every figure, under ``methods`` (default: every start method available)."""
+    plan = plan or (QUICK if quick else FULL)
     chosen = methods or available_start_methods()
     began = time.monotonic()
     result = BenchResult(quick=quick)
@@ -384,6 +385,7 @@ def run_bench(quick: bool = False, methods: Optional[List[str]] = None,
     if progress is not None:
         progress("controlled schedules")
     default = default_start_method()
-    result.schedules_per_s, result.schedules_note = schedules_rate(default if default in chosen else chosen[0], quick)
+    result.schedules_per_s, result.schedules_note = schedules_rate(default if default in chosen else chosen[0],
+                                                                   plan.schedules)
     result.seconds = time.monotonic() - began
     return result
