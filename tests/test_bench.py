@@ -19,19 +19,12 @@ import pytest
 
 from racecourse import bench
 from racecourse.bench import chart, measure
-from racecourse.cli import main
-from support import leaked_shm_entries, shm_entries, start_methods
+from support import leaked_shm_entries, run_cli, shm_entries, start_methods
 
 METHOD = start_methods()[0]
 # Small enough for a test: one measurement per figure, a hundredth of the quick sizes.
 TINY = measure.Plan(repeats=1, scale=0.01, overhead_ops=2_000, overhead_repeats=1, fast_trials=300, schedules=20)
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def run_cli(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

@@ -9,27 +9,20 @@ import textwrap
 import pytest
 
 from racecourse import catalogue, fast_trials, stress_runner
-from racecourse.cli import main
 from racecourse.sharing import Share
-from support import leaked_shm_entries, shm_entries, start_methods
+from support import nothing_left_behind, run_cli, start_methods  # noqa: F401 (a fixture)
 
 METHODS = start_methods()
 KNOWN = catalogue.builtin_by_id()
+# Every test here, command line included, leaves no process and no shared memory behind.
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 SAFE_RESETTABLE = ["locked-value", "lock-value", "locked-array", "own-slot-array", "shared-memory-locked"]
 
 
-@pytest.fixture
-def nothing_left_behind():
-    before = shm_entries()
-    yield
-    assert multiprocessing.active_children() == []
-    assert leaked_shm_entries(before) == set()
-
-
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("scenario_id", SAFE_RESETTABLE)
-def test_safe_scenarios_histogram_holds_only_the_exact_count(scenario_id, method, nothing_left_behind):
+def test_safe_scenarios_histogram_holds_only_the_exact_count(scenario_id, method):
     result = fast_trials.run(KNOWN[scenario_id], trials=300, processes=2, ops=3, start_method=method)
     assert result.failure is None
     assert result.expected == KNOWN[scenario_id].expected(2, 3)
@@ -38,7 +31,7 @@ def test_safe_scenarios_histogram_holds_only_the_exact_count(scenario_id, method
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_racy_two_by_one_outcomes_are_one_or_two_and_sum_to_the_trials(method, nothing_left_behind):
+def test_racy_two_by_one_outcomes_are_one_or_two_and_sum_to_the_trials(method):
     result = fast_trials.run(KNOWN["raw-value"], trials=2000, processes=2, ops=1, start_method=method)
     assert result.failure is None
     assert set(result.counts) <= {1, 2}
@@ -49,7 +42,7 @@ def test_racy_two_by_one_outcomes_are_one_or_two_and_sum_to_the_trials(method, n
     assert result.exit_status == 0  # racy: any outcome is within the declaration
 
 
-def test_array_and_shared_memory_states_are_reset_between_trials(nothing_left_behind):
+def test_array_and_shared_memory_states_are_reset_between_trials():
     # Without a reset, the counts would climb trial after trial, far beyond these bounds.
     arrays = fast_trials.run(KNOWN["raw-array"], trials=500, processes=2, ops=1)
     assert set(arrays.counts) <= set(range(4, 9)) and arrays.trial_count == 500
@@ -57,13 +50,13 @@ def test_array_and_shared_memory_states_are_reset_between_trials(nothing_left_be
     assert set(block.counts) <= {2, 3, 4} and block.trial_count == 500
 
 
-def test_invariant_scenario_histogram_is_held_or_what_broke(nothing_left_behind):
+def test_invariant_scenario_histogram_is_held_or_what_broke():
     result = fast_trials.run(KNOWN["check-then-act"], trials=500, processes=2, ops=1)
     assert result.trial_count == 500
     assert all(o == "held" or str(o).startswith("overdrawn:") for o in result.counts)
 
 
-def test_global_counter_is_observed_in_the_parent(nothing_left_behind):
+def test_global_counter_is_observed_in_the_parent():
     # The workers' own COUNT climbs with every trial; the parent's stays 0, as in the stress runner.
     result = fast_trials.run(KNOWN["global-counter"], trials=200, processes=2, ops=5)
     assert result.counts == {0: 200} and result.ok
@@ -100,7 +93,7 @@ def test_shared_state_restores_every_kind_it_accepts():
     ("deadlock", "deadlock"),
     ("pool-arg-value", "program scenario"),
 ])
-def test_unresettable_scenarios_are_refused_before_any_process_starts(scenario_id, reason, nothing_left_behind):
+def test_unresettable_scenarios_are_refused_before_any_process_starts(scenario_id, reason):
     with pytest.raises(fast_trials.NotResettable, match=reason):
         fast_trials.run(KNOWN[scenario_id], trials=100, ops=1)
     assert multiprocessing.active_children() == []
@@ -152,7 +145,7 @@ def faulty(tmp_path):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_worker_exception_stops_the_run_with_the_childs_traceback(faulty, method, nothing_left_behind):
+def test_worker_exception_stops_the_run_with_the_childs_traceback(faulty, method):
     result = fast_trials.run(faulty("RAISES"), trials=1000, ops=1, start_method=method)
     assert result.failure is not None
     assert (result.failure.kind, result.failure.process, result.failure.exception_type) == ("exception", 1, "ValueError")
@@ -162,19 +155,19 @@ def test_worker_exception_stops_the_run_with_the_childs_traceback(faulty, method
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_killed_worker_is_reported_by_signal(faulty, method, nothing_left_behind):
+def test_killed_worker_is_reported_by_signal(faulty, method):
     result = fast_trials.run(faulty("DIES"), trials=1000, ops=1, start_method=method)
     assert result.failure is not None
     assert (result.failure.kind, result.failure.process, result.failure.message) == ("signal", 1, "killed by SIGKILL")
 
 
-def test_hanging_worker_hits_the_timeout(faulty, nothing_left_behind):
+def test_hanging_worker_hits_the_timeout(faulty):
     result = fast_trials.run(faulty("HANGS"), trials=1000, ops=1, timeout=1.0)
     assert result.failure is not None and result.failure.kind == "timeout"
     assert "trial 50 did not finish: worker(s) 1 still running" in result.failure.message
 
 
-def test_ctrl_c_in_the_parent_stops_every_worker(nothing_left_behind):
+def test_ctrl_c_in_the_parent_stops_every_worker():
     def interrupt(done, total):
         raise KeyboardInterrupt
 
@@ -184,12 +177,6 @@ def test_ctrl_c_in_the_parent_stops_every_worker(nothing_left_behind):
 
 
 # -- the command line ---------------------------------------------------------------------
-
-
-def run_cli(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_run_picks_fast_trials_for_many_small_trials_and_prints_the_histogram(capsys):

@@ -145,7 +145,13 @@ class ProgressLine:
         width = 20
         filled = int(width * done / max(total, 1))
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r{label:<28} [{bar}] {done}/{total}\033[K")
+        self.note(f"{label:<28} [{bar}] {done}/{total}")
+
+    def note(self, text: str) -> None:
+        """Show ``text`` as the line (what is being done now), replacing what was there."""
+        if not self.enabled or time.monotonic() - self.started < self.delay:
+            return
+        self.stream.write(f"\r{text}\033[K")
         self.stream.flush()
         self.shown = True
 

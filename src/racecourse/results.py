@@ -62,8 +62,37 @@ class TrialResult:
         return data
 
 
+class _Judged:
+    """The exit status of a run, from what it declares: interrupted, failures, broken."""
+
+    interrupted: bool
+
+    @property
+    def failures(self) -> List[Failure]:
+        raise NotImplementedError
+
+    @property
+    def broken(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def exit_status(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.failures:
+            return EXIT_FAILED
+        if self.broken:
+            return EXIT_BROKEN
+        return EXIT_OK
+
+    @property
+    def ok(self) -> bool:
+        """Every trial completed and was within the scenario's declaration."""
+        return self.exit_status == EXIT_OK
+
+
 @dataclass
-class RunResult:
+class RunResult(_Judged):
     scenario: Scenario
     start_method: str
     processes: int
@@ -84,21 +113,6 @@ class RunResult:
     def broken(self) -> bool:
         """A scenario that promised correctness (or an error) did not deliver it."""
         return any(not t.ok and t.failure is None for t in self.trials)
-
-    @property
-    def exit_status(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if self.failures:
-            return EXIT_FAILED
-        if self.broken:
-            return EXIT_BROKEN
-        return EXIT_OK
-
-    @property
-    def ok(self) -> bool:
-        """Every trial completed and was within the scenario's declaration."""
-        return self.exit_status == EXIT_OK
 
     def report(self) -> str:
         """What happened, for a person: the verdict, then each bad trial and traceback."""
@@ -190,7 +204,7 @@ INVARIANT_HELD = "held"
 
 
 @dataclass
-class FastRunResult:
+class FastRunResult(_Judged):
     """Many small trials on persistent workers, summed up as an outcome histogram.
 
     Individual trials are not kept: a run of 100,000 trials is its histogram, as in
@@ -208,6 +222,7 @@ class FastRunResult:
     failure: Optional[Failure] = None
     requested: int = 0
     completed: int = 0  # trials completed before a failure stopped the run
+    interrupted: bool = False  # Ctrl-C propagates out of fast_trials.run: no result is made
 
     @property
     def expect(self) -> Expect:
@@ -242,18 +257,6 @@ class FastRunResult:
     @property
     def broken(self) -> bool:
         return self.expect is Expect.SAFE and any(not self._correct(o) for o in self.counts)
-
-    @property
-    def exit_status(self) -> int:
-        if self.failure is not None:
-            return EXIT_FAILED
-        if self.broken:
-            return EXIT_BROKEN
-        return EXIT_OK
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_status == EXIT_OK
 
     def verdict(self) -> str:
         n = self.trial_count

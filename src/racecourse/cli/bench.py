@@ -9,7 +9,7 @@ import sys
 from typing import Any, List, Optional
 
 from .. import bench
-from ..report import use_colour
+from ..report import ProgressLine
 from .options import UsageError, add_json, add_start_method
 
 
@@ -40,9 +40,10 @@ def _check_svg_path(path: Optional[str]) -> None:
 def bench_command(args: argparse.Namespace) -> int:
     _check_svg_path(args.svg)
     methods: Optional[List[str]] = [args.start_method] if args.start_method else None
-    status = _Status()
+    status = ProgressLine(delay=0.0)
     try:
-        result = bench.run_bench(quick=args.quick, methods=methods, progress=status.show)
+        result = bench.run_bench(quick=args.quick, methods=methods,
+                                 progress=lambda what: status.note(f"measuring {what}"))
     except bench.BenchError as error:
         status.clear()
         print(f"racecourse bench: a measurement failed: {error}", file=sys.stderr)
@@ -60,22 +61,3 @@ def bench_command(args: argparse.Namespace) -> int:
             print(f"chart: {args.svg}")
     return 0
 
-
-class _Status:
-    """What is being measured now, on one line of a terminal's stderr."""
-
-    def __init__(self) -> None:
-        self.enabled = use_colour(sys.stderr) or sys.stderr.isatty()
-        self.shown = False
-
-    def show(self, label: str) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\rmeasuring {label}\033[K")
-            sys.stderr.flush()
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-            self.shown = False
