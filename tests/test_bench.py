@@ -23,7 +23,8 @@ from support import leaked_shm_entries, run_cli, shm_entries, start_methods
 
 METHOD = start_methods()[0]
 # Small enough for a test: one measurement per figure, a hundredth of the quick sizes.
-TINY = measure.Plan(repeats=1, scale=0.01, overhead_ops=2_000, overhead_repeats=1, fast_trials=300, schedules=20)
+TINY = measure.Plan(repeats=1, scale=0.01, overhead_ops=2_000, overhead_repeats=1, fast_trials=300, fast_runs=1,
+                   schedules=20)
 SVG = "{http://www.w3.org/2000/svg}"
 
 

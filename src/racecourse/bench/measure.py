@@ -45,12 +45,15 @@ class Plan:
     scale: float  # multiplies each strategy's ops
     overhead_ops: int
     overhead_repeats: int
-    fast_trials: int
+    fast_trials: int  # trials per fast-trial run
+    fast_runs: int  # fast-trial runs; the rate is their median
     schedules: int  # controlled schedules explored
 
 
-QUICK = Plan(repeats=3, scale=1, overhead_ops=200_000, overhead_repeats=3, fast_trials=20_000, schedules=500)
-FULL = Plan(repeats=5, scale=5, overhead_ops=1_000_000, overhead_repeats=7, fast_trials=100_000, schedules=3000)
+QUICK = Plan(repeats=3, scale=1, overhead_ops=200_000, overhead_repeats=3, fast_trials=20_000, fast_runs=1,
+             schedules=500)
+FULL = Plan(repeats=5, scale=5, overhead_ops=1_000_000, overhead_repeats=7, fast_trials=50_000, fast_runs=3,
+            schedules=3000)
 
 
 @dataclass
@@ -63,7 +66,7 @@ class Cost:
 
     def to_json(self) -> Dict[str, Any]:
         return {"name": self.name, "processes": self.processes, "start_method": self.start_method,
-                "ops_per_s": round(self.ops_per_s, 1), "vs_raw": round(self.vs_raw, 6)}
+                "ops_per_s": _figure(self.ops_per_s), "vs_raw": _figure(self.vs_raw)}
 
 
 @dataclass
@@ -77,8 +80,8 @@ class Overhead:
         return self.racecourse_s / self.plain_s
 
     def to_json(self) -> Dict[str, Any]:
-        return {"start_method": self.start_method, "racecourse_s": round(self.racecourse_s, 6),
-                "plain_s": round(self.plain_s, 6), "ratio": round(self.ratio, 4)}
+        return {"start_method": self.start_method, "racecourse_s": _figure(self.racecourse_s),
+                "plain_s": _figure(self.plain_s), "ratio": _figure(self.ratio)}
 
 
 @dataclass
@@ -104,11 +107,11 @@ class BenchResult:
         ratio = self.overhead_ratio
         return {
             "strategies": [c.to_json() for c in self.strategies],
-            "overhead_ratio": None if ratio is None else round(ratio, 4),
+            "overhead_ratio": None if ratio is None else _figure(ratio),
             "overhead": [o.to_json() for o in self.overhead],
-            "trials_per_s": {m: round(v, 1) for m, v in self.trials_per_s.items()},
-            "race_share": {m: round(v, 4) for m, v in self.race_share.items()},
-            "schedules_per_s": None if self.schedules_per_s is None else round(self.schedules_per_s, 1),
+            "trials_per_s": {m: _figure(v) for m, v in self.trials_per_s.items()},
+            "race_share": {m: _figure(v) for m, v in self.race_share.items()},
+            "schedules_per_s": None if self.schedules_per_s is None else _figure(self.schedules_per_s),
             "schedules_note": self.schedules_note,
             "quick": self.quick,
             "python": platform.python_version(),
@@ -116,6 +119,11 @@ class BenchResult:
             "cpus": _cpus(),
             "seconds": round(self.seconds, 1),
         }
+
+
+def _figure(value: float) -> float:
+    """Six significant digits: more than any measurement here is worth, at any magnitude."""
+    return float(f"{value:.6g}")
 
 
 def _cpus() -> int:
@@ -130,24 +138,21 @@ def _cpus() -> int:
 def _bench_child(shared: List[Dict[str, Any]], barriers: Dict[int, Any], conn: Any) -> None:
     """One measuring process, kept for every strategy under one start method.
 
-    Each command names a strategy, the ops, the repeats and how many processes take part;
-    for each repeat it waits at that many processes' barrier, then runs the worker.
+    Each command names a strategy, its ops and how many processes take part: wait at that
+    many processes' barrier, run the worker, send when it began and ended.
     """
     try:
         while True:
             command = conn.recv()
             if command is None:
                 break
-            number, ops, repeats, processes = command
+            number, ops, processes = command
             worker = STRATEGIES[number].worker
             assert worker is not None
-            times: List[Tuple[float, float]] = []
-            for _ in range(repeats):
-                barriers[processes].wait(_TIMEOUT)
-                began = time.monotonic()
-                call_with(worker, {**shared[number], "ops": ops})
-                times.append((began, time.monotonic()))
-            conn.send(("times", times))
+            barriers[processes].wait(_TIMEOUT)
+            began = time.monotonic()
+            call_with(worker, {**shared[number], "ops": ops})
+            conn.send(("times", (began, time.monotonic())))
     except BaseException:  # the parent reports it
         conn.send(("error", traceback.format_exc()))
     finally:
@@ -182,12 +187,12 @@ class _BenchWorkers:
             self.close()
             raise
 
-    def measure(self, number: int, processes: int, ops: int, repeats: int) -> List[float]:
-        """Seconds each repeat took, from the barrier's release to the last process done."""
+    def measure(self, number: int, processes: int, ops: int) -> float:
+        """Seconds from the barrier's release to the last process done."""
         taking_part = list(zip(self.conns, self.children))[:processes]
         for conn, _ in taking_part:
-            conn.send((number, ops, repeats, processes))
-        runs: List[List[Tuple[float, float]]] = []
+            conn.send((number, ops, processes))
+        times: List[Tuple[float, float]] = []
         for conn, child in taking_part:
             if not conn.poll(_TIMEOUT):
                 raise BenchError(f"{STRATEGIES[number].name}: a process did not finish within {_TIMEOUT:g} s")
@@ -198,8 +203,8 @@ class _BenchWorkers:
                 raise BenchError(f"{STRATEGIES[number].name}: a process died (exit status {child.exitcode})") from None
             if kind == "error":
                 raise BenchError(f"{STRATEGIES[number].name} raised in a child:\n{payload}")
-            runs.append(payload)
-        return [max(run[r][1] for run in runs) - min(run[r][0] for run in runs) for r in range(repeats)]
+            times.append(payload)
+        return max(end for _, end in times) - min(began for began, _ in times)
 
     def close(self) -> None:
         for conn in self.conns:
@@ -217,40 +222,46 @@ class _BenchWorkers:
             conn.close()
 
 
-def _pool_map_reduce(share: Share, processes: int, ops: int, repeats: int) -> List[float]:
-    pool = share.Pool(processes)
-    pool.map(count_locally, [1] * processes)  # every Pool process is up before the clock starts
-    seconds = []
-    for _ in range(repeats):
-        began = time.monotonic()
-        total = sum(pool.map(count_locally, [ops] * processes, chunksize=1))
-        seconds.append(time.monotonic() - began)
-        if total != ops * processes:
-            raise BenchError(f"Pool map-reduce counted {total}, not {ops * processes}")
-    pool.terminate()
-    pool.join()
+def _pool_map_reduce(pool: Any, processes: int, ops: int) -> float:
+    """Seconds for ``processes`` Pool tasks counting ``ops`` each, the parent adding up."""
+    began = time.monotonic()
+    total = sum(pool.map(count_locally, [ops] * processes, chunksize=1))
+    seconds = time.monotonic() - began
+    if total != ops * processes:
+        raise BenchError(f"Pool map-reduce counted {total}, not {ops * processes}")
     return seconds
 
 
 def cost_table(methods: List[str], plan: Plan, progress: Optional[Progress] = None) -> List[Cost]:
+    """Every strategy at every process count, round after round: a figure is the median of
+    its rounds, and a slow moment of a shared machine falls on every strategy alike rather
+    than on whichever was being measured then."""
     costs: List[Cost] = []
     for method in methods:
+        seconds: Dict[Tuple[int, int], List[float]] = {}
         with Share(method) as share:  # one Manager per start method serves every Manager strategy
             workers = _BenchWorkers(share)
             try:
-                for number, strategy in enumerate(STRATEGIES):
-                    ops = max(1, int(strategy.ops * plan.scale))
-                    for processes in PROCESS_COUNTS:
-                        if progress is not None:
-                            progress(f"cost: {strategy.name}, {processes} processes, {method}")
-                        if strategy.worker is None:
-                            seconds = _pool_map_reduce(share, processes, ops, plan.repeats)
-                        else:
-                            seconds = workers.measure(number, processes, ops, plan.repeats)
-                        rate = processes * ops / statistics.median(seconds)
-                        costs.append(Cost(strategy.name, processes, method, rate))
+                pools = {n: share.Pool(n) for n in PROCESS_COUNTS}
+                for n, pool in pools.items():
+                    pool.map(count_locally, [1] * n)  # every Pool process is up before any clock starts
+                for round_number in range(plan.repeats):
+                    if progress is not None:
+                        progress(f"cost table, {method}, round {round_number + 1} of {plan.repeats}")
+                    for number, strategy in enumerate(STRATEGIES):
+                        ops = max(1, int(strategy.ops * plan.scale))
+                        for processes in PROCESS_COUNTS:
+                            if strategy.worker is None:
+                                taken = _pool_map_reduce(pools[processes], processes, ops)
+                            else:
+                                taken = workers.measure(number, processes, ops)
+                            seconds.setdefault((number, processes), []).append(taken)
             finally:
                 workers.close()
+        for (number, processes), rounds in seconds.items():
+            strategy = STRATEGIES[number]
+            ops = max(1, int(strategy.ops * plan.scale))
+            costs.append(Cost(strategy.name, processes, method, processes * ops / statistics.median(rounds)))
     raw = {(c.start_method, c.processes): c.ops_per_s for c in costs if c.name == RAW}
     for cost in costs:
         cost.vs_raw = cost.ops_per_s / raw[(cost.start_method, cost.processes)]
@@ -321,13 +332,17 @@ def overhead(method: str, plan: Plan, processes: int = 2) -> Overhead:
 
 
 def fast_trial_rate(method: str, plan: Plan) -> Tuple[float, float]:
-    """Trials per second of raw-value, 2 processes x 1 op, and the share that lost an update."""
+    """Trials per second of raw-value, 2 processes x 1 op, and the share that lost an update
+    (medians of ``plan.fast_runs`` runs)."""
     scenario = catalogue.builtin_by_id()["raw-value"]
-    result = fast_trials.run(scenario, trials=plan.fast_trials, processes=2, ops=1, start_method=method)
-    if result.failure is not None:
-        raise BenchError(f"fast trials failed: {result.failure.describe()}")
-    lost = sum(count for outcome, count in result.counts.items() if outcome != result.expected)
-    return result.trials_per_s, lost / result.trial_count
+    rates, lost = [], []
+    for _ in range(plan.fast_runs):
+        result = fast_trials.run(scenario, trials=plan.fast_trials, processes=2, ops=1, start_method=method)
+        if result.failure is not None:
+            raise BenchError(f"fast trials failed: {result.failure.describe()}")
+        rates.append(result.trials_per_s)
+        lost.append(sum(n for outcome, n in result.counts.items() if outcome != result.expected) / result.trial_count)
+    return statistics.median(rates), statistics.median(lost)
 
 
 # -- (d) controlled scheduling --------------------------------------------------------------
