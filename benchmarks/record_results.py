@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--name", default="2core")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     result = bench.run_bench(quick=args.quick, progress=lambda label: print(label, file=sys.stderr, flush=True))
     data = result.to_json()
     command = "python benchmarks/record_results.py" + (f" --name {args.name}" if args.name != "2core" else "") + (
@@ -39,8 +40,9 @@ def main() -> None:
         out.write(f"# racecourse bench results: {args.name}\n\n")
         out.write(f"Produced by `{command}` (the same figures as `racecourse bench --json --svg cost-{args.name}.svg`)\n")
         out.write(f"on {time.strftime('%Y-%m-%d')}, {platform.python_implementation()} {platform.python_version()}, "
-                  f"{platform.system()} {platform.release()}, {data['cpus']} CPUs"
-                  f" (shared with other jobs while it ran: figures vary by tens of percent from run to run).\n\n")
+                  f"{platform.system()} {platform.release()}, {data['cpus']} CPUs, load average "
+                  f"{load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run (other jobs shared the "
+                  "machine: figures vary by tens of percent from run to run).\n\n")
         out.write("Increments per second (median of several runs) and the ratio to the raw Value "
                   "measured with the same start method and process count.\n\n")
         out.write("```\n" + chart.summary(result) + "\n```\n\n")

@@ -99,6 +99,11 @@ def test_unresettable_scenarios_are_refused_before_any_process_starts(scenario_i
     assert multiprocessing.active_children() == []
 
 
+def test_no_trials_is_refused():
+    with pytest.raises(ValueError, match="at least one trial"):
+        fast_trials.run(KNOWN["raw-value"], trials=0)
+
+
 FAULTY = textwrap.dedent('''
     """faulty: workers that go wrong on their 50th trial, as a user's code might."""
     import os, signal, time

@@ -319,6 +319,8 @@ def run(
     Raises NotResettable, before any process starts, if the scenario cannot run this way.
     ``timeout`` bounds each trial, and the workers' start-up.
     """
+    if trials < 1:
+        raise ValueError(f"fast trials need at least one trial, not {trials}")
     reason = unsupported_reason(scenario)
     if reason is not None:
         raise NotResettable(reason)
