@@ -13,13 +13,13 @@ import math
 import multiprocessing
 import sys
 import types
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 import pytest
+from support import leaked_shm_entries, run_cli, shm_entries, start_methods
 
 from racecourse import bench
 from racecourse.bench import chart, measure
-from support import leaked_shm_entries, run_cli, shm_entries, start_methods
 
 METHOD = start_methods()[0]
 # Small enough for a test: one measurement per figure, a hundredth of the quick sizes.

@@ -176,14 +176,7 @@ class RunResult(_Judged):
 
     def to_json(self) -> Dict[str, Any]:
         return {
-            "scenario": self.scenario.id,
-            "mode": "stress",
-            "start_method": self.start_method,
-            "processes": self.processes,
-            "ops": self.ops,
-            "expect": self.scenario.expect.value,
-            "python": platform.python_version(),
-            "implementation": sys.implementation.name,
+            **_header(self.scenario, "stress", self.start_method, self.processes, self.ops),
             "trials": [t.to_json() for t in self.trials],
             "verdict": self.verdict(),
             "exit_status": self.exit_status,
@@ -284,14 +277,7 @@ class FastRunResult(_Judged):
                 entry["lost"] = row.lost
             histogram.append(entry)
         data: Dict[str, Any] = {
-            "scenario": self.scenario.id,
-            "mode": "fast",
-            "start_method": self.start_method,
-            "processes": self.processes,
-            "ops": self.ops,
-            "expect": self.scenario.expect.value,
-            "python": platform.python_version(),
-            "implementation": sys.implementation.name,
+            **_header(self.scenario, "fast", self.start_method, self.processes, self.ops),
             "expected": self.expected,
             "trial_count": n,
             "histogram": histogram,
@@ -303,6 +289,20 @@ class FastRunResult(_Judged):
         if self.failure is not None:
             data["failure"] = _failure_json(self.failure)
         return data
+
+
+def _header(scenario: Scenario, mode: str, start_method: str, processes: int, ops: int) -> Dict[str, Any]:
+    """What every run's JSON starts with: what ran, how, and on which interpreter."""
+    return {
+        "scenario": scenario.id,
+        "mode": mode,
+        "start_method": start_method,
+        "processes": processes,
+        "ops": ops,
+        "expect": scenario.expect.value,
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+    }
 
 
 def _failure_json(failure: Failure) -> Dict[str, Any]:

@@ -5,8 +5,17 @@
 
 from __future__ import annotations
 
-from .chart import cost_tables, svg, summary
-from .measure import FULL, QUICK, BenchError, BenchResult, Cost, Overhead, run_bench, run_control_schedules
+from .chart import cost_tables, summary, svg
+from .measure import (
+    FULL,
+    QUICK,
+    BenchError,
+    BenchResult,
+    Cost,
+    Overhead,
+    run_bench,
+    run_control_schedules,
+)
 from .strategies import STRATEGIES
 
 __all__ = [

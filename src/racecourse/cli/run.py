@@ -10,7 +10,14 @@ from typing import Any, List, Optional, Sequence, Union
 from .. import catalogue, fast_trials, stress_runner
 from ..model import Scenario
 from ..report import ProgressLine, failure_details, histogram_table, run_table
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FastRunResult, RunResult
+from ..results import (
+    EXIT_BROKEN,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    FastRunResult,
+    RunResult,
+)
 from .options import UsageError, add_json, add_sizes, add_start_method, bounded, seconds
 
 
