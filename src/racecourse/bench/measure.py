@@ -50,7 +50,7 @@ class Plan:
     schedules: int  # controlled schedules explored
 
 
-QUICK = Plan(repeats=3, scale=1, overhead_ops=200_000, overhead_repeats=3, fast_trials=20_000, fast_runs=1,
+QUICK = Plan(repeats=3, scale=0.5, overhead_ops=200_000, overhead_repeats=3, fast_trials=10_000, fast_runs=1,
              schedules=500)
 FULL = Plan(repeats=5, scale=5, overhead_ops=1_000_000, overhead_repeats=7, fast_trials=50_000, fast_runs=3,
             schedules=3000)
