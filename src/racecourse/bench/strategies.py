@@ -84,7 +84,7 @@ class Strategy:
     name: str
     build: Callable[[Share], Shared]
     worker: Optional[Callable[..., None]]  # None: the Pool map-reduce, run from the parent
-    ops: int  # increments per process in one quick measurement (about 20 ms on one unloaded core; --quick takes half)
+    ops: int  # increments per process taking about 20 ms on an unloaded core; a Plan scales it
 
 
 STRATEGIES: List[Strategy] = [
