@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
-from typing import List, Set
+from typing import Any, Iterator, List, Set, Tuple
+
+import pytest
 
 from racecourse.sharing import available_start_methods
 
@@ -77,3 +80,21 @@ def leaked_shm_entries(before: Set[str], settle_seconds: float = 5.0) -> Set[str
         if not orphans or time.monotonic() > deadline:
             return orphans
         time.sleep(0.1)
+
+
+@pytest.fixture
+def nothing_left_behind() -> Iterator[None]:
+    """The test leaves no child process and no orphaned semaphore or shared-memory block."""
+    before = shm_entries()
+    yield
+    assert multiprocessing.active_children() == []
+    assert leaked_shm_entries(before) == set()
+
+
+def run_cli(capsys: Any, *argv: str) -> Tuple[int, str, str]:
+    """``racecourse ARGV...`` in this process: the exit status, stdout and stderr."""
+    from racecourse.cli import main
+
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err

@@ -16,6 +16,7 @@ Two shapes exist:
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Type
@@ -110,9 +111,15 @@ class Scenario:
 
 def call_with(function: Callable[..., Any], available: Mapping[str, Any]) -> Any:
     """Call ``function`` with the subset of ``available`` that its signature names."""
+    return bound_call(function, available)()
+
+
+def bound_call(function: Callable[..., Any], available: Mapping[str, Any]) -> Callable[[], Any]:
+    """``function`` with the subset of ``available`` that its signature names bound to it:
+    a call that can be repeated without inspecting the signature again (fast trials)."""
     parameters = inspect.signature(function).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return function(**available)
+        return functools.partial(function, **available)
     missing = [
         name
         for name, p in parameters.items()
@@ -123,4 +130,4 @@ def call_with(function: Callable[..., Any], available: Mapping[str, Any]) -> Any
             f"{function.__qualname__}() asks for {', '.join(missing)}, "
             f"but only {', '.join(sorted(available))} exist"
         )
-    return function(**{name: available[name] for name in parameters if name in available})
+    return functools.partial(function, **{name: available[name] for name in parameters if name in available})

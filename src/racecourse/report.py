@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import IO, List, Sequence
+from typing import IO, List, Sequence, Union
 
 from .model import Expect, Scenario
-from .results import RunResult
+from .results import FastRunResult, RunResult
 
 
 def use_colour(stream: IO[str]) -> bool:
@@ -84,7 +84,41 @@ def run_table(results: Sequence[RunResult]) -> str:
     return table(["scenario", "method", "expect", "procs x ops", "trials", "time", "result", "verdict"], rows)
 
 
-def failure_details(results: Sequence[RunResult]) -> List[str]:
+# The most frequent outcomes a histogram shows one by one; the rest are summed in one line.
+HISTOGRAM_ROWS = 12
+
+
+def histogram_table(result: FastRunResult, stream: IO[str] = sys.stdout) -> str:
+    """A fast run as jcstress shows one: each outcome, how many trials, what share, a bar."""
+    n = result.trial_count
+    rate = f", {result.trials_per_s:,.0f} trials/s" if result.trial_seconds > 0 else ""
+    lines = [
+        paint(f"{result.scenario.id}", "bold", stream)
+        + f" ({result.start_method}, {result.expect.value}, {result.processes} processes x {result.ops:,} ops):"
+        f" {n:,} fast trials in {result.seconds:.1f} s{rate}"
+    ]
+    rows = []
+    histogram = result.histogram()
+    for row in histogram[:HISTOGRAM_ROWS]:
+        share = row.count / n if n else 0.0
+        if row.lost is not None:
+            note = "exact" if row.lost == 0 else (f"lost {row.lost:,}" if row.lost > 0 else f"{-row.lost:,} too many")
+        else:
+            note = "" if row.outcome == "held" else "invariant broken"
+        bar = "#" * max(1, round(share * 30)) if row.count else ""
+        colour = "green" if note in ("exact", "") else "red"
+        rows.append([str(row.outcome), f"{row.count:,}", f"{100 * share:.2f}%", bar, paint(note, colour, stream) if note else ""])
+    rest = histogram[HISTOGRAM_ROWS:]
+    if rest:
+        count = sum(r.count for r in rest)
+        rows.append([f"({len(rest)} more)", f"{count:,}", f"{100 * count / n:.2f}%", "", ""])
+    label = "final count" if result.scenario.is_counter else "invariant"
+    lines.append(table([label, "trials", "share", "", ""], rows))
+    lines.append(result.verdict())
+    return "\n".join(lines)
+
+
+def failure_details(results: Sequence[Union[RunResult, FastRunResult]]) -> List[str]:
     """The child's traceback (or signal, or timeout) for every run that did not complete."""
     lines: List[str] = []
     for r in results:
@@ -111,7 +145,13 @@ class ProgressLine:
         width = 20
         filled = int(width * done / max(total, 1))
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r{label:<28} [{bar}] {done}/{total}\033[K")
+        self.note(f"{label:<28} [{bar}] {done}/{total}")
+
+    def note(self, text: str) -> None:
+        """Show ``text`` as the line (what is being done now), replacing what was there."""
+        if not self.enabled or time.monotonic() - self.started < self.delay:
+            return
+        self.stream.write(f"\r{text}\033[K")
         self.stream.flush()
         self.shown = True
 

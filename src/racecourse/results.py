@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from .model import Expect, Scenario
 
@@ -58,18 +58,41 @@ class TrialResult:
         if self.violation is not None:
             data["violation"] = self.violation
         if self.failure is not None:
-            data["failure"] = {
-                "kind": self.failure.kind,
-                "process": self.failure.process,
-                "message": self.failure.message,
-                "exception_type": self.failure.exception_type,
-                "traceback": self.failure.traceback,
-            }
+            data["failure"] = _failure_json(self.failure)
         return data
 
 
+class _Judged:
+    """The exit status of a run, from what it declares: interrupted, failures, broken."""
+
+    interrupted: bool
+
+    @property
+    def failures(self) -> List[Failure]:
+        raise NotImplementedError
+
+    @property
+    def broken(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def exit_status(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.failures:
+            return EXIT_FAILED
+        if self.broken:
+            return EXIT_BROKEN
+        return EXIT_OK
+
+    @property
+    def ok(self) -> bool:
+        """Every trial completed and was within the scenario's declaration."""
+        return self.exit_status == EXIT_OK
+
+
 @dataclass
-class RunResult:
+class RunResult(_Judged):
     scenario: Scenario
     start_method: str
     processes: int
@@ -90,21 +113,6 @@ class RunResult:
     def broken(self) -> bool:
         """A scenario that promised correctness (or an error) did not deliver it."""
         return any(not t.ok and t.failure is None for t in self.trials)
-
-    @property
-    def exit_status(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if self.failures:
-            return EXIT_FAILED
-        if self.broken:
-            return EXIT_BROKEN
-        return EXIT_OK
-
-    @property
-    def ok(self) -> bool:
-        """Every trial completed and was within the scenario's declaration."""
-        return self.exit_status == EXIT_OK
 
     def report(self) -> str:
         """What happened, for a person: the verdict, then each bad trial and traceback."""
@@ -168,14 +176,140 @@ class RunResult:
 
     def to_json(self) -> Dict[str, Any]:
         return {
-            "scenario": self.scenario.id,
-            "start_method": self.start_method,
-            "processes": self.processes,
-            "ops": self.ops,
-            "expect": self.scenario.expect.value,
-            "python": platform.python_version(),
-            "implementation": sys.implementation.name,
+            **_header(self.scenario, "stress", self.start_method, self.processes, self.ops),
             "trials": [t.to_json() for t in self.trials],
             "verdict": self.verdict(),
             "exit_status": self.exit_status,
         }
+
+
+@dataclass
+class Outcome:
+    """One row of a fast run's histogram: an outcome and how many trials ended in it."""
+
+    outcome: Union[int, str]  # the final count (counter scenarios) or "held" / what broke
+    count: int
+    ok: bool  # within the scenario's declaration
+    lost: Optional[int] = None  # counter scenarios: expected - observed
+
+
+INVARIANT_HELD = "held"
+
+
+@dataclass
+class FastRunResult(_Judged):
+    """Many small trials on persistent workers, summed up as an outcome histogram.
+
+    Individual trials are not kept: a run of 100,000 trials is its histogram, as in
+    jcstress's outcome tables.
+    """
+
+    scenario: Scenario
+    start_method: str
+    processes: int
+    ops: int
+    expected: Optional[int]  # counter scenarios: the exact count of one trial
+    counts: Dict[Union[int, str], int] = field(default_factory=dict)
+    seconds: float = 0.0  # the whole run, worker start-up included
+    trial_seconds: float = 0.0  # only the trials: reset, release, run, observe
+    failure: Optional[Failure] = None
+    requested: int = 0
+    completed: int = 0  # trials completed before a failure stopped the run
+    interrupted: bool = False  # Ctrl-C propagates out of fast_trials.run: no result is made
+
+    @property
+    def expect(self) -> Expect:
+        return self.scenario.expect.under(self.start_method)
+
+    @property
+    def trial_count(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def trials_per_s(self) -> float:
+        return self.trial_count / self.trial_seconds if self.trial_seconds > 0 else 0.0
+
+    def _correct(self, outcome: Union[int, str]) -> bool:
+        if self.scenario.is_counter:
+            return outcome == self.expected
+        return outcome == INVARIANT_HELD
+
+    def histogram(self) -> List[Outcome]:
+        """The outcomes, most frequent first."""
+        rows = []
+        for outcome, count in sorted(self.counts.items(), key=lambda item: (-item[1], str(item[0]))):
+            correct = self._correct(outcome)
+            lost = self.expected - outcome if self.expected is not None and isinstance(outcome, int) else None
+            rows.append(Outcome(outcome, count, correct or self.expect is not Expect.SAFE, lost))
+        return rows
+
+    @property
+    def failures(self) -> List[Failure]:
+        return [self.failure] if self.failure is not None else []
+
+    @property
+    def broken(self) -> bool:
+        return self.expect is Expect.SAFE and any(not self._correct(o) for o in self.counts)
+
+    def verdict(self) -> str:
+        n = self.trial_count
+        if self.failure is not None:
+            return f"did not complete (after {self.completed:,} of {self.requested:,} trials): {self.failure.describe()}"
+        wrong = sum(count for outcome, count in self.counts.items() if not self._correct(outcome))
+        share = 100.0 * wrong / n if n else 0.0
+        what = "lost an update" if self.scenario.is_counter else "broke the invariant"
+        if wrong:
+            return f"{what} in {wrong:,} of {n:,} trials ({share:.2f}%)"
+        if self.expect is Expect.RACY:
+            return f"no race seen in {n:,} trials; try more --trials or --ops"
+        return f"exact in {n:,} of {n:,} trials" if self.scenario.is_counter else f"invariant held in {n:,} of {n:,} trials"
+
+    def report(self) -> str:
+        return f"{self.scenario.id} ({self.start_method}, {self.processes} processes x {self.ops} ops, fast trials): {self.verdict()}"
+
+    def to_json(self) -> Dict[str, Any]:
+        n = self.trial_count
+        histogram = []
+        for row in self.histogram():
+            entry: Dict[str, Any] = {"outcome": row.outcome, "count": row.count,
+                                     "percent": round(100.0 * row.count / n, 4) if n else 0.0, "ok": row.ok}
+            if row.lost is not None:
+                entry["lost"] = row.lost
+            histogram.append(entry)
+        data: Dict[str, Any] = {
+            **_header(self.scenario, "fast", self.start_method, self.processes, self.ops),
+            "expected": self.expected,
+            "trial_count": n,
+            "histogram": histogram,
+            "seconds": round(self.seconds, 6),
+            "trials_per_s": round(self.trials_per_s, 1),
+            "verdict": self.verdict(),
+            "exit_status": self.exit_status,
+        }
+        if self.failure is not None:
+            data["failure"] = _failure_json(self.failure)
+        return data
+
+
+def _header(scenario: Scenario, mode: str, start_method: str, processes: int, ops: int) -> Dict[str, Any]:
+    """What every run's JSON starts with: what ran, how, and on which interpreter."""
+    return {
+        "scenario": scenario.id,
+        "mode": mode,
+        "start_method": start_method,
+        "processes": processes,
+        "ops": ops,
+        "expect": scenario.expect.value,
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+    }
+
+
+def _failure_json(failure: Failure) -> Dict[str, Any]:
+    return {
+        "kind": failure.kind,
+        "process": failure.process,
+        "message": failure.message,
+        "exception_type": failure.exception_type,
+        "traceback": failure.traceback,
+    }

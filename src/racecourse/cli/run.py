@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, List
+from typing import Any, List, Optional, Sequence, Union
 
-from .. import catalogue, stress_runner
+from .. import catalogue, fast_trials, stress_runner
 from ..model import Scenario
-from ..report import ProgressLine, failure_details, run_table
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunResult
+from ..report import ProgressLine, failure_details, histogram_table, run_table
+from ..results import (
+    EXIT_BROKEN,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    FastRunResult,
+    RunResult,
+)
 from .options import UsageError, add_json, add_sizes, add_start_method, bounded, seconds
 
 
@@ -28,6 +35,13 @@ def add_parser(subparsers: Any) -> None:
     add_start_method(parser)
     parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
                         help="give up on a trial after this long (default: the scenario's)")
+    fast = parser.add_mutually_exclusive_group()
+    fast.add_argument("--fast", dest="fast", action="store_true", default=None,
+                      help="fast trials: workers stay alive across trials, the run is an outcome histogram "
+                      f"(chosen by itself from {fast_trials.FAST_MIN_TRIALS} trials of at most "
+                      f"{fast_trials.FAST_MAX_OPS:,} ops, for scenarios whose shared state can be reset)")
+    fast.add_argument("--no-fast", dest="fast", action="store_false",
+                      help="a fresh set of processes for every trial, even for many small trials")
     add_json(parser)
     parser.set_defaults(handler=run_command)
 
@@ -42,7 +56,10 @@ def selected(args: argparse.Namespace) -> List[Scenario]:
     return catalogue.resolve(args.scenario)
 
 
-def combined_status(results: List[RunResult]) -> int:
+AnyResult = Union[RunResult, FastRunResult]
+
+
+def combined_status(results: Sequence[AnyResult]) -> int:
     statuses = {r.exit_status for r in results}
     for status in (EXIT_INTERRUPTED, EXIT_FAILED, EXIT_BROKEN):
         if status in statuses:
@@ -50,32 +67,82 @@ def combined_status(results: List[RunResult]) -> int:
     return EXIT_OK
 
 
-def run_command(args: argparse.Namespace) -> int:
-    scenarios = selected(args)  # usage errors surface here, before anything starts
-    progress = ProgressLine()
-    results: List[RunResult] = []
-    try:
-        for scenario in scenarios:
-            def show(done: int, total: int, scenario_id: str = scenario.id) -> None:
-                progress.update(scenario_id, done, total)
+def _wants_fast(args: argparse.Namespace, scenario: Scenario) -> bool:
+    if args.fast is not None:
+        return bool(args.fast)
+    trials = scenario.defaults.trials if args.trials is None else args.trials
+    ops = scenario.defaults.ops if args.ops is None else args.ops
+    return fast_trials.eligible(scenario, trials, ops)
 
-            results.append(stress_runner.run(
+
+def _check_fast(args: argparse.Namespace, scenarios: List[Scenario]) -> None:
+    """--fast asked for one scenario that cannot run as fast trials: say so, start nothing."""
+    if not args.fast:
+        return
+    if args.all or len(scenarios) != 1:
+        raise UsageError(
+            "--fast takes one scenario; otherwise racecourse picks fast trials by itself "
+            f"from --trials {fast_trials.FAST_MIN_TRIALS} up"
+        )
+    reason = fast_trials.unsupported_reason(scenarios[0])
+    if reason is not None:
+        raise UsageError(f"{scenarios[0].id} cannot run as fast trials: {reason}")
+
+
+def _run_one(args: argparse.Namespace, scenario: Scenario, progress: ProgressLine) -> AnyResult:
+    def show(done: int, total: int) -> None:
+        progress.update(scenario.id, done, total)
+
+    if _wants_fast(args, scenario):
+        trials = scenario.defaults.trials if args.trials is None else args.trials
+        try:
+            return fast_trials.run(
                 scenario,
+                trials=trials,
                 processes=args.processes,
                 ops=args.ops,
-                trials=args.trials,
                 start_method=args.start_method,
                 timeout=args.timeout,
                 progress=show,
-            ))
+            )
+        except fast_trials.NotResettable as error:
+            if args.fast:  # asked for by name: refuse, as bad usage (nothing was started)
+                raise UsageError(f"{scenario.id} cannot run as fast trials: {error}") from None
+            # chosen by racecourse: run it the ordinary way instead
+    return stress_runner.run(
+        scenario,
+        processes=args.processes,
+        ops=args.ops,
+        trials=args.trials,
+        start_method=args.start_method,
+        timeout=args.timeout,
+        progress=show,
+    )
+
+
+def run_command(args: argparse.Namespace) -> int:
+    scenarios = selected(args)  # usage errors surface here, before anything starts
+    _check_fast(args, scenarios)
+    progress = ProgressLine()
+    results: List[AnyResult] = []
+    try:
+        for scenario in scenarios:
+            results.append(_run_one(args, scenario, progress))
     finally:
         progress.clear()
     if args.json:
         payload: Any = [r.to_json() for r in results] if args.all or len(results) != 1 else results[0].to_json()
         print(json.dumps(payload, indent=2))
     else:
-        print(run_table(results))
+        _print_tables(results)
         details = failure_details(results)
         if details:
             print("\n".join(details), file=sys.stderr)
     return combined_status(results)
+
+
+def _print_tables(results: List[AnyResult]) -> None:
+    stressed = [r for r in results if isinstance(r, RunResult)]
+    blocks: List[Optional[str]] = [run_table(stressed) if stressed else None]
+    blocks.extend(histogram_table(r) for r in results if isinstance(r, FastRunResult))
+    print("\n\n".join(b for b in blocks if b))

@@ -1,0 +1,389 @@
+"""Fast trials: many tiny trials on worker processes that stay alive, as jcstress does.
+
+A race in 2 processes x 1 operation shows in some trials and not others, so its outcome
+table needs tens of thousands of trials; starting fresh processes for each one (the
+stress runner) costs milliseconds a trial. Here the N workers are started once and run
+every trial among themselves, while the parent sleeps:
+
+1. worker 0 posts the trial's number (a generation counter in a shared control block);
+2. every worker marks itself arrived and spins until all have: they leave the start line
+   within a spin of each other. A ``multiprocessing.Barrier`` would cost a semaphore
+   round trip per process; and a parent that took part in every trial would need a core
+   of its own, which a 2-core machine running 2 workers does not have, so the workers
+   would take turns instead of overlapping;
+3. each worker runs its operations and marks itself done; worker 0 waits for all, then
+   records the bytes of the shared state in a histogram, puts the state back as it was
+   after ``build``, and posts the next trial.
+
+At the end the parent receives the histogram of final states. It writes each distinct
+state into the shared objects and calls the scenario's ``observe`` (or ``check``) on it,
+in the parent, as the stress runner would: one observation per distinct outcome rather
+than one per trial.
+
+Which scenarios can run this way: worker scenarios whose shared state can be put back
+byte for byte between trials: ``Value``, ``Array`` (raw or synchronized),
+``shared_memory`` blocks, and locks (left as they are: every worker releases what it
+took). A Manager or a Pool is refused before any process starts (``NotResettable``):
+resetting a Manager means a round trip per proxied object per trial, which would defeat
+the purpose, and a Pool owns processes of its own. Program scenarios, and scenarios
+declared to raise or to deadlock, are refused too. ``racecourse run`` falls back to the
+stress runner for them. What ``observe`` reads must be the shared state (or, as in
+global-counter, the parent's own memory): worker processes keep their module globals
+from one trial to the next.
+
+Every path out (the last trial, an exception in a worker, a killed worker, a timeout,
+Ctrl-C) stops the workers and tears the shared state down, with the stress runner's own
+helpers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import sys
+import time
+import traceback
+from multiprocessing import shared_memory
+from multiprocessing.connection import wait
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+from .catalogue import worker_in_child
+from .model import Expect, Scenario, Shared, bound_call
+from .results import INVARIANT_HELD, Failure, FastRunResult
+from .sharing import Share, default_start_method
+from .stress_runner import _GRACE_SECONDS, TrialTimeout, _WorkerError, _Workers
+
+Progress = Callable[[int, int], None]
+
+# `racecourse run` picks fast trials by itself from this many trials up, when every worker
+# does at most FAST_MAX_OPS operations (beyond that a trial is long enough that starting
+# processes for it costs little, and each trial's count is its own story).
+FAST_MIN_TRIALS = 100
+FAST_MAX_OPS = 1_000
+
+# The control block, one int64 per slot: the trial to run now (STOP ends the workers), the
+# number of trials completed, then each worker's last trial at the start line, then each
+# worker's last trial done.
+_GO, _COMPLETED, _SLOTS = 0, 1, 2
+_STOP = -1
+# Spins (a few dozen nanoseconds each) before a waiting worker pauses, and for how long.
+_SPIN_LIMIT = 200
+_PAUSE_SECONDS = 50e-6
+# How often the sleeping parent looks at the clock and at the workers.
+_POLL_SECONDS = 0.05
+
+
+class NotResettable(Exception):
+    """The scenario cannot run as fast trials; the message says why."""
+
+
+def unsupported_reason(scenario: Scenario) -> Optional[str]:
+    """Why ``scenario`` cannot run as fast trials, judged without building anything."""
+    if scenario.worker is None:
+        return "it is a program scenario: the parent drives its own processes"
+    if scenario.expect is Expect.ERROR:
+        return "it is declared to raise an error, which ends a worker"
+    if scenario.expect is Expect.DEADLOCK:
+        return "it may deadlock, and deadlocked workers cannot be reset"
+    return None
+
+
+class _ResettableShare(Share):
+    """A Share that refuses, before starting anything, what cannot be reset cheaply."""
+
+    def manager(self) -> Any:
+        raise NotResettable("it shares Manager proxies: resetting them costs server round trips every trial")
+
+    def Pool(self, processes: int, **kwargs: Any) -> Any:  # noqa: N802
+        raise NotResettable("it uses a Pool, whose processes are not the trial's workers")
+
+    def Process(self, **kwargs: Any) -> Any:  # noqa: N802
+        raise NotResettable("it starts processes of its own")
+
+
+def _ctypes_object(value: Any) -> Optional[Any]:
+    """The ctypes object behind a Value or Array, raw or synchronized; else None."""
+    inner = value.get_obj() if hasattr(value, "get_obj") and hasattr(value, "get_lock") else value
+    if isinstance(inner, (ctypes._SimpleCData, ctypes.Array, ctypes.Structure)):
+        return inner
+    return None
+
+
+def _is_lock(value: Any) -> bool:
+    # Lock, RLock, Semaphore, Condition, Event: state that every worker leaves as it found it.
+    return type(value).__module__ == "multiprocessing.synchronize"
+
+
+_PLAIN = (int, float, str, bytes, bool, type(None))
+
+
+class SharedState:
+    """The bytes of every shared object, in one process's view: read, and written back.
+
+    Raises NotResettable for anything it does not know how to read and write back.
+    """
+
+    def __init__(self, shared: Shared) -> None:
+        self._regions: List[Tuple[int, int]] = []  # (address, size) of ctypes objects
+        self._blocks: List[Tuple[Any, int]] = []  # (memoryview, size) of shared_memory blocks
+        for name, value in shared.items():
+            obj = _ctypes_object(value)
+            if obj is not None:
+                self._regions.append((ctypes.addressof(obj), ctypes.sizeof(obj)))
+            elif isinstance(value, shared_memory.SharedMemory):
+                buf: Any = value.buf
+                self._blocks.append((buf, len(buf)))
+            elif _is_lock(value) or isinstance(value, _PLAIN) or (
+                isinstance(value, tuple) and all(isinstance(item, _PLAIN) for item in value)
+            ):
+                continue  # nothing to put back
+            else:
+                raise NotResettable(
+                    f"racecourse cannot reset its shared {name!r} ({type(value).__name__}) between trials"
+                )
+        self.initial = self.capture()
+
+    def capture(self) -> bytes:
+        parts = [ctypes.string_at(address, size) for address, size in self._regions]
+        parts.extend(bytes(buf) for buf, _ in self._blocks)
+        return b"".join(parts)
+
+    def restore(self, state: bytes) -> None:
+        offset = 0
+        for address, size in self._regions:
+            ctypes.memmove(address, state[offset:offset + size], size)
+            offset += size
+        for buf, size in self._blocks:
+            buf[:size] = state[offset:offset + size]
+            offset += size
+
+
+def _pause() -> None:
+    """Wait a moment without holding a core.
+
+    A worker that spins for long waits for one that has no core (more workers than free
+    cores, or a loaded machine). Sleeping leaves this core idle, and the kernel moves the
+    waiting worker onto it at once; sched_yield would not, as that worker is queued on
+    another core.
+    """
+    time.sleep(_PAUSE_SECONDS)
+
+
+def _spin_until_all(control: Any, slots: range, generation: int) -> None:
+    spins = 0
+    for slot in slots:
+        while control[slot] != generation:
+            spins += 1
+            if spins > _SPIN_LIMIT:
+                _pause()
+
+
+def _fast_child(
+    target: Any,
+    shared: Shared,
+    index: int,
+    processes: int,
+    ops: int,
+    trials: int,
+    control: Any,
+    conn: Any,
+    results: Any,
+) -> None:
+    """Entry point of one persistent worker (module-level so spawn can import it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C
+    try:
+        work = bound_call(worker_in_child(target), {**shared, "ops": ops, "index": index, "processes": processes})
+        state = SharedState(shared) if index == 0 else None  # worker 0 keeps the score
+        finals: Dict[bytes, int] = {}
+        conn.send(("ready", None))
+        arrived = range(_SLOTS, _SLOTS + processes)
+        done = range(_SLOTS + processes, _SLOTS + 2 * processes)
+        previous = 0
+        while True:
+            spins = 0
+            while control[_GO] == previous:
+                spins += 1
+                if spins > _SPIN_LIMIT:
+                    _pause()
+            generation = control[_GO]
+            if generation == _STOP:
+                break
+            control[arrived[index]] = generation
+            _spin_until_all(control, arrived, generation)
+            work()
+            control[done[index]] = generation
+            if state is not None:
+                _spin_until_all(control, done, generation)
+                final = state.capture()
+                finals[final] = finals.get(final, 0) + 1
+                state.restore(state.initial)
+                control[_COMPLETED] = generation
+                control[_GO] = generation + 1 if generation < trials else _STOP
+            previous = generation
+        if state is not None:
+            results.send(finals)
+        conn.send(("done", None))
+    except BaseException as error:  # report everything, SystemExit included
+        conn.send(("error", (type(error).__name__, str(error), traceback.format_exc())))
+        conn.close()
+        sys.exit(1)
+    conn.close()
+
+
+class _FastWorkers(_Workers):
+    """Persistent workers; the stress runner's _Workers reads their pipes and stops them."""
+
+    def __init__(self, share: Share, scenario: Scenario, shared: Shared, processes: int, ops: int, trials: int):
+        ctx: Any = share.context
+        self.barrier = None  # type: ignore[assignment]  # no Barrier: the control block is the start line
+        self.control = ctx.RawArray("q", _SLOTS + 2 * processes)  # zero-filled: nothing run yet
+        self.results, results_sender = ctx.Pipe(duplex=False)
+        self.finals: Dict[bytes, int] = {}
+        self.processes = []
+        self.conns = []
+        try:
+            for index in range(processes):
+                receiver, sender = ctx.Pipe(duplex=False)
+                self.conns.append(receiver)
+                process = ctx.Process(
+                    target=_fast_child,
+                    args=(scenario.child_target, shared, index, processes, ops, trials, self.control, sender,
+                          results_sender),
+                    name=f"racecourse-fast-{scenario.id}-{index}",
+                    daemon=True,
+                )
+                self.processes.append(process)
+                try:
+                    process.start()
+                finally:
+                    sender.close()  # the parent keeps only the reading end
+        finally:
+            results_sender.close()
+
+    def trials(self, timeout: float, progress: Optional[Progress], total: int) -> float:
+        """Start the trials and sleep until worker 0 sends the final states; the seconds
+        they took. The run stops when no trial has completed for ``timeout`` seconds."""
+        self._collect("ready", time.monotonic() + timeout)
+        began = time.monotonic()
+        self.control[_GO] = 1
+        watched = self.conns + [p.sentinel for p in self.processes]
+        last, moved = 0, began
+        all_done = False
+        while not self.results.poll(_POLL_SECONDS):
+            if not all_done and wait(watched, 0):
+                # A worker reported an error or died (_collect raises, saying which and how),
+                # or they all finished and the final states are on their way.
+                self._collect("done", time.monotonic() + timeout)
+                all_done = True
+                continue
+            completed, now = int(self.control[_COMPLETED]), time.monotonic()
+            if completed != last:
+                last, moved = completed, now
+                if progress is not None:
+                    progress(completed, total)
+            elif now - moved > timeout:
+                done = range(_SLOTS + len(self.processes), _SLOTS + 2 * len(self.processes))
+                stuck = [str(i) for i, slot in enumerate(done) if self.control[slot] != last + 1]
+                raise TrialTimeout(f"trial {last + 1} did not finish: worker(s) {', '.join(stuck) or '0'} still running")
+        self.finals = self.results.recv()
+        elapsed = time.monotonic() - began
+        if not all_done:
+            self._collect("done", time.monotonic() + timeout)
+        # Let the workers exit on their own, running their finalizers (as the stress runner does).
+        exit_by = time.monotonic() + _GRACE_SECONDS
+        for process in self.processes:
+            process.join(max(0.0, exit_by - time.monotonic()))
+        return elapsed
+
+    @property
+    def completed(self) -> int:
+        return int(self.control[_COMPLETED])
+
+    def close(self) -> None:
+        super().close()
+        self.results.close()
+
+
+def run(
+    scenario: Scenario,
+    *,
+    trials: int,
+    processes: Optional[int] = None,
+    ops: Optional[int] = None,
+    start_method: Optional[str] = None,
+    timeout: Optional[float] = None,
+    progress: Optional[Progress] = None,
+) -> FastRunResult:
+    """Run ``trials`` fast trials of ``scenario`` and return their outcome histogram.
+
+    Raises NotResettable, before any process starts, if the scenario cannot run this way.
+    ``timeout`` bounds each trial, and the workers' start-up.
+    """
+    if trials < 1:
+        raise ValueError(f"fast trials need at least one trial, not {trials}")
+    reason = unsupported_reason(scenario)
+    if reason is not None:
+        raise NotResettable(reason)
+    defaults = scenario.defaults
+    method = start_method or default_start_method()
+    n = defaults.processes if processes is None else processes
+    k = defaults.ops if ops is None else ops
+    limit = defaults.timeout if timeout is None else timeout
+    expected = scenario.expected(n, k) if scenario.is_counter else None
+    result = FastRunResult(scenario, method, n, k, expected, requested=trials)
+    share = _ResettableShare(method)
+    workers: Optional[_FastWorkers] = None
+    started = time.monotonic()
+    try:
+        shared = bound_call(scenario.build, {"share": share, "processes": n, "ops": k})()
+        state = SharedState(shared)  # refuses what it cannot reset, before any process starts
+        look = _observer(scenario, shared)
+        workers = _FastWorkers(share, scenario, shared, n, k, trials)
+        result.trial_seconds = workers.trials(limit, progress, trials)
+        result.completed = trials
+        # Observe each distinct final state once, in the parent.
+        for final, count in workers.finals.items():
+            state.restore(final)
+            outcome = look()
+            result.counts[outcome] = result.counts.get(outcome, 0) + count
+    except _WorkerError as error:
+        result.failure = error.failure
+    except TrialTimeout as error:
+        result.failure = Failure("timeout", f"timed out after {limit:g} s: {error}")
+    except NotResettable:
+        raise
+    except Exception as error:  # raised in the parent: by build or observe
+        name = type(error).__name__
+        result.failure = Failure("exception", f"{name}: {error}", None, traceback.format_exc(), name)
+    finally:
+        result.seconds = time.monotonic() - started
+        if workers is not None:
+            if result.failure is not None:
+                result.completed = workers.completed
+            workers.close()
+            workers = None  # drop the pipes and the control block before share.close() collects
+        share.close()
+    return result
+
+
+def _observer(scenario: Scenario, shared: Shared) -> Callable[[], Union[int, str]]:
+    """What the parent reads after a trial: the count, or what broke the invariant."""
+    check = bound_call(scenario.check, shared) if scenario.check is not None else None
+    observe = bound_call(scenario.observe, shared) if scenario.observe is not None else None
+
+    def look() -> Union[int, str]:
+        violation = check() if check is not None else None
+        if violation is not None:
+            return str(violation)
+        return int(observe()) if observe is not None else INVARIANT_HELD
+
+    return look
+
+
+def eligible(scenario: Scenario, trials: int, ops: int) -> bool:
+    """Whether ``racecourse run`` should pick fast trials by itself (it still falls back
+    to the stress runner if building the scenario shows state it cannot reset)."""
+    return unsupported_reason(scenario) is None and trials >= FAST_MIN_TRIALS and ops <= FAST_MAX_OPS
+
+
+__all__ = ["FAST_MAX_OPS", "FAST_MIN_TRIALS", "NotResettable", "SharedState", "eligible", "run", "unsupported_reason"]

@@ -1,0 +1,153 @@
+"""racecourse bench: the shape of its figures, its JSON and chart, and bad input.
+
+No timing assertions: how fast anything is depends on the machine. These tests check that
+every figure is there, computed as documented (ratios against the raw Value of the same
+start method and process count), and that nothing is left running.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import multiprocessing
+import sys
+import types
+from xml.etree import ElementTree
+
+import pytest
+from support import leaked_shm_entries, run_cli, shm_entries, start_methods
+
+from racecourse import bench
+from racecourse.bench import chart, measure
+
+METHOD = start_methods()[0]
+# Small enough for a test: one measurement per figure, a hundredth of the quick sizes.
+TINY = measure.Plan(repeats=1, scale=0.01, overhead_ops=2_000, overhead_repeats=1, fast_trials=300, fast_runs=1,
+                   schedules=20)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setattr(measure, "QUICK", TINY)
+
+
+def test_bench_json_and_svg(tiny, capsys, tmp_path):
+    before = shm_entries()
+    picture = tmp_path / "cost.svg"
+    status, out, _ = run_cli(capsys, "bench", "--quick", "--json", "--start-method", METHOD, "--svg", str(picture))
+    assert status == 0
+    data = json.loads(out)
+    assert {"strategies", "overhead_ratio", "trials_per_s", "schedules_per_s"} <= set(data)
+
+    strategies = data["strategies"]
+    names = [s.name for s in bench.STRATEGIES]
+    assert len(strategies) == len(names) * len(measure.PROCESS_COUNTS)
+    assert {(s["name"], s["processes"]) for s in strategies} == {(n, p) for n in names for p in measure.PROCESS_COUNTS}
+    raw = {s["processes"]: s["ops_per_s"] for s in strategies if s["name"] == "raw Value"}
+    for entry in strategies:
+        assert set(entry) == {"name", "processes", "start_method", "ops_per_s", "vs_raw"}
+        assert entry["start_method"] == METHOD and entry["ops_per_s"] > 0
+        assert entry["vs_raw"] == pytest.approx(entry["ops_per_s"] / raw[entry["processes"]], rel=1e-3)
+
+    assert data["overhead_ratio"] > 0
+    (overhead,) = data["overhead"]
+    assert overhead["ratio"] == pytest.approx(overhead["racecourse_s"] / overhead["plain_s"], rel=1e-3)
+    assert set(data["trials_per_s"]) == {METHOD} and data["trials_per_s"][METHOD] > 0
+    assert 0 <= data["race_share"][METHOD] <= 1
+
+    controller = importlib.util.find_spec("racecourse.control") is not None
+    assert (data["schedules_per_s"] is None) == (not controller)
+
+    root = ElementTree.parse(picture).getroot()
+    assert root.tag == SVG + "svg"
+    bars = [r for r in root.iter(SVG + "rect") if r.find(SVG + "title") is not None]
+    assert len(bars) == len(strategies)
+
+    assert multiprocessing.active_children() == []
+    assert leaked_shm_entries(before) == set()
+
+
+def test_bench_text_quotes_every_figure(tiny, capsys):
+    status, out, _ = run_cli(capsys, "bench", "--quick", "--start-method", METHOD)
+    assert status == 0
+    for strategy in bench.STRATEGIES:
+        assert strategy.name in out
+    assert f"{METHOD}: increments" in out and "Harness overhead" in out and "trials/s" in out
+    assert "Controlled schedules:" in out
+
+
+def _costs():
+    values = {"raw Value": 1e7, "Manager dict": 1e4, "Pool map-reduce": 3e7}
+    return [measure.Cost(name, processes, "fork", value * processes, value / 1e7)
+            for name, value in values.items() for processes in measure.PROCESS_COUNTS]
+
+
+def test_svg_bars_are_on_a_log_scale():
+    root = ElementTree.fromstring(chart.svg(_costs()))
+    widths = {}
+    for rect in root.iter(SVG + "rect"):
+        title = rect.find(SVG + "title")
+        if title is not None and title.text and ", 1 processes," in title.text:
+            widths[title.text.split(",")[0]] = float(rect.get("width", "0"))
+    # Each factor of ten is the same length: raw Value (1e7) is as far beyond the Manager
+    # dict (1e4) as three decades are long.
+    decade = (widths["raw Value"] - widths["Manager dict"]) / 3
+    assert decade > 0
+    assert widths["Pool map-reduce"] - widths["raw Value"] == pytest.approx(decade * math.log10(3), rel=1e-2)
+
+
+def test_svg_of_nothing_is_refused():
+    with pytest.raises(ValueError, match="nothing to draw"):
+        chart.svg([])
+
+
+def test_short_rates_and_ratios():
+    assert [chart.rate(v) for v in (17_300_000, 450_000, 9_800, 312)] == ["17.3M", "450k", "9.8k", "312"]
+    assert chart.ratio(2.5) == "2.5x" and chart.ratio(1 / 943) == "1/943"
+
+
+def test_schedules_adapter_reports_not_available_without_a_controller(monkeypatch):
+    monkeypatch.setitem(sys.modules, "racecourse.control", None)  # importing it raises ImportError
+    per_s, note = measure.schedules_rate(METHOD, 10)
+    assert per_s is None and note.startswith("not available")
+
+
+def test_schedules_adapter_calls_the_controller_when_it_exists(monkeypatch):
+    calls = []
+
+    def explore(scenario, **options):
+        calls.append((scenario.id, options))
+        return types.SimpleNamespace(schedules=options["budget"])
+
+    monkeypatch.setitem(sys.modules, "racecourse.control", types.SimpleNamespace(explore=explore))
+    per_s, note = measure.schedules_rate(METHOD, 25)
+    assert per_s is not None and per_s > 0 and "25 schedules" in note
+    assert calls == [("raw-value", {"processes": 2, "ops": 1, "strategy": "random", "budget": 25, "seed": 1,
+                                    "start_method": METHOD})]
+
+
+def test_schedules_adapter_with_a_different_controller_api(monkeypatch):
+    monkeypatch.setitem(sys.modules, "racecourse.control", types.SimpleNamespace())
+    per_s, note = measure.schedules_rate(METHOD, 10)
+    assert per_s is None and "no entry point the bench knows" in note
+
+
+BAD = [
+    (["bench", "--svg", "/no/such/directory/cost.svg"], "cannot write the chart"),
+    (["bench", "--start-method", "thread"], "not available here"),
+    (["bench", "--quick", "--processes", "3"], "unrecognized arguments"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_bench_input_is_one_line_exit_2_nothing_measured(argv, message, capsys, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("bad input must be refused before measuring")
+
+    monkeypatch.setattr(bench, "run_bench", must_not_run)
+    status, out, err = run_cli(capsys, *argv)
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err and "Traceback" not in err
