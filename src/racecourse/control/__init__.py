@@ -1,0 +1,1 @@
+"""Controlled scheduling: real worker processes, one visible operation at a time."""
