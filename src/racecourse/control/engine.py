@@ -237,6 +237,7 @@ class Execution:
     def __init__(self, controller: "Controller", run: RunState) -> None:
         self.processes = controller.processes
         self.ops = controller.ops
+        self.start_method = controller.start_method
         self.schedule: List[int] = run.schedule
         self.steps: List[Step] = run.steps
         self.status = "done"  # "done", "deadlock" or "abandoned"
@@ -349,6 +350,8 @@ class Controller:
         """Stop every worker and tear down the shared state; safe to call twice."""
         for conn in self.conns:
             try:
+                # Twice: a worker stopped mid-schedule takes the first as "abort", then quits.
+                conn.send_bytes(QUIT)
                 conn.send_bytes(QUIT)
             except OSError:
                 pass
@@ -415,6 +418,9 @@ class Controller:
                 execution.status = "abandoned"
                 self._abort(pending)
                 return execution
+            except BaseException:  # a bad replay, an interrupted play: unwind the workers first
+                self._abort(pending)
+                raise
             op = pending.pop(process)
             self.conns[process].send_bytes(GO)
             message = self._receive(process)

@@ -190,7 +190,11 @@ class ControlledLock:
 
     def release(self) -> None:
         channel = self._channel
-        channel.point(RELEASE, self._key, self._label, None, self._reentrant)
+        try:
+            channel.point(RELEASE, self._key, self._label, None, self._reentrant)
+        except Aborted:  # told to stop right here: the lock is still ours to give back
+            self._real.release()
+            raise
         if channel.aborting:
             try:
                 self._real.release()
