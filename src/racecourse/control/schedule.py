@@ -3,7 +3,7 @@
 A schedule lists one process index per step. With fewer than ten processes it is a string
 of digits, ``"0110"``: process 0 performs the first visible operation, then process 1 the
 next two, then process 0 the last. With ten or more processes the indices are separated
-by dots, ``"0.11.3"``; dots are accepted for any size. A schedule may carry the sizes it
+by dots, ``"0.11.3"`` (one step alone: ``"11."``); dots are accepted for any size. A schedule may carry the sizes it
 was found at, ``"2x1:0110"`` (2 processes, 1 operation each), so that it replays on its
 own. ``format_schedule(parse_schedule(s))`` gives ``s`` back (digits when possible).
 """
@@ -32,6 +32,8 @@ def format_schedule(steps: Sequence[int], processes: Optional[int] = None, ops: 
         text = "".join(str(step) for step in steps)
     else:
         text = ".".join(str(step) for step in steps)
+        if len(steps) == 1:
+            text += "."  # "10." is process 10; "10" would be processes 1 and 0
     if processes is not None and ops is not None:
         return f"{processes}x{ops}:{text}"
     return text
@@ -48,6 +50,8 @@ def parse_schedule(text: str) -> Sized:
             raise ScheduleError(f"bad schedule {text!r}: a run has at least 1 process")
     if "." in stripped:
         parts = stripped.split(".")
+        if len(parts) == 2 and parts[1] == "":
+            parts = parts[:1]  # the one-step dotted form, "10."
     else:
         parts = list(stripped)
     steps = []
