@@ -16,6 +16,7 @@ parent reports who holds and who waits for what, then unwinds the workers (an
 from __future__ import annotations
 
 import ctypes
+import select
 import signal
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -286,6 +287,7 @@ class Controller:
         self.start_method = self.share.start_method
         self.workers: List[Any] = []
         self.conns: List[Any] = []
+        self._pollers: Optional[List[Any]] = [] if hasattr(select, "poll") else None
         self.expected = scenario.expected(processes, ops) if scenario.is_counter else None
         self.executions = 0
         try:
@@ -321,6 +323,10 @@ class Controller:
                 daemon=True,
             )
             self.conns.append(mine)
+            if self._pollers is not None:
+                poller = select.poll()
+                poller.register(mine.fileno(), select.POLLIN)
+                self._pollers.append(poller)
             try:
                 process.start()
             finally:
@@ -334,7 +340,7 @@ class Controller:
     def _receive(self, index: int) -> Tuple[Any, ...]:
         conn = self.conns[index]
         try:
-            if not conn.poll(self.timeout):
+            if not self._ready(index):
                 raise ControlError(
                     f"worker {index} did not reach its next visible operation within {self.timeout:g} s "
                     "(is it waiting for something racecourse does not see?)"
@@ -345,6 +351,14 @@ class Controller:
             process.join(1.0)
             raise ControlError(f"worker {index} died (exit status {process.exitcode})") from None
         return message
+
+    def _ready(self, index: int) -> bool:
+        """Wait for a message from worker ``index`` for at most the timeout. One poll object
+        per pipe, made once: this runs twice per step, and ``Connection.poll`` builds a new
+        selector every time."""
+        if self._pollers is None:
+            return bool(self.conns[index].poll(self.timeout))
+        return bool(self._pollers[index].poll(self.timeout * 1000))
 
     def close(self) -> None:
         """Stop every worker and tear down the shared state; safe to call twice."""
