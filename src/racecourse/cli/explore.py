@@ -10,12 +10,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from .. import catalogue
 from ..control import (
-    STRATEGIES, ControlError, Controller, Execution, RunState, ScheduleError, Step, Uncontrollable, explore,
-    parse_schedule, refuse_uncontrollable, replay, timeline_svg, timeline_text,
+    STRATEGIES,
+    ControlError,
+    Controller,
+    Execution,
+    RunState,
+    ScheduleError,
+    Step,
+    Uncontrollable,
+    explore,
+    parse_schedule,
+    refuse_uncontrollable,
+    replay,
+    timeline_svg,
+    timeline_text,
 )
 from ..control.engine import describe_op
 from ..control.schedule import check_fits, format_schedule
@@ -49,7 +61,8 @@ def add_parser(subparsers: Any) -> None:
                         help="exhaustive (depth first, every schedule), random, or pct (default exhaustive)")
     parser.add_argument("--budget", "-b", type=bounded("budget", 1), metavar="B",
                         help="at most this many schedules (default 20,000 exhaustive, 1,000 random or pct)")
-    parser.add_argument("--seed", type=bounded("seed", 0), default=0, metavar="S", help="seed of random and pct (default 0)")
+    parser.add_argument("--seed", type=bounded("seed", 0), default=0, metavar="S",
+                        help="seed of random and pct (default 0)")
     parser.add_argument("--depth", "-d", type=bounded("depth", 1, 100), default=3, metavar="D",
                         help="pct's bug depth: priority change points + 1 (default 3)")
     parser.add_argument("--no-reduction", action="store_true",
@@ -261,7 +274,7 @@ def _show_state(run: RunState, controller: Controller, last: Optional[Step]) -> 
     state = controller.state_text(last)
     if state:
         print(f"  shared: {state}")
-    holders = {}
+    holders: Dict[str, List[int]] = {}
     for step in run.steps:  # who holds which lock now, from the steps so far
         if step.kind == "acquire" or (step.kind == "try-acquire" and step.value):
             holders.setdefault(step.key, []).append(step.process)
@@ -276,7 +289,8 @@ def _show_state(run: RunState, controller: Controller, last: Optional[Step]) -> 
             print(f"  process {process}: next {describe_op(op)}")
         else:
             wanted = op[1] if op[0] == "acquire" else op[3]
-            owner = (holders.get(wanted or "") or ["?"])[-1]
+            owners = holders.get(wanted or "")
+            owner = str(owners[-1]) if owners else "?"
             print(f"  process {process}: waits to {describe_op(op)} (held by process {owner})")
 
 
@@ -294,58 +308,67 @@ def play_command(args: argparse.Namespace) -> int:
         return _broken(error)
 
 
+class _Player:
+    """The person at the keyboard as a strategy: replays the steps chosen so far (after an
+    undo), then asks for each next one."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.chosen: List[int] = []
+        self.replaying = 0
+
+    def choose(self, run: RunState) -> int:
+        position = len(run.schedule)
+        if position < self.replaying:
+            return self.chosen[position]
+        _show_state(run, self.controller, run.steps[-1] if run.steps else None)
+        options = ", ".join(str(p) for p in run.enabled)
+        while True:
+            answer = _ask(f"who goes next? [{options}; u undo; q quit] ")
+            if answer == "q":
+                raise _Quit()
+            if answer == "u":
+                if not self.chosen:
+                    print("  nothing to undo")
+                    continue
+                self.chosen.pop()
+                raise _Undo()
+            if answer.isdigit() and int(answer) in run.enabled:
+                self.chosen.append(int(answer))
+                return int(answer)
+            print(f"  '{answer}' is not a process that can go now (choose from {options})")
+
+    def on_step(self, run: RunState, step: Step) -> None:
+        if len(run.steps) <= self.replaying:
+            return
+        print(f"step {len(run.steps)}: process {step.process}: {step.describe()}")
+        if step.lost:
+            print(paint(f"  an update was lost: process {step.process} {step.lost}", "red"))
+
+
 def _play(controller: Controller, scenario: Scenario) -> int:
     print(paint(f"{scenario.id}: {scenario.title}", "bold"))
     print(f"You are the scheduler: {controller.processes} processes x {controller.ops} "
           f"op{'s' if controller.ops != 1 else ''}, {controller.start_method}. "
           "Type a process number to let it perform its next operation, u to undo, q to quit.")
-    chosen: List[int] = []
+    player = _Player(controller)
     while True:
-        replaying = len(chosen)
-
-        def choose(run: RunState) -> int:
-            position = len(run.schedule)
-            if position < replaying:
-                return chosen[position]
-            _show_state(run, controller, run.steps[-1] if run.steps else None)
-            options = ", ".join(str(p) for p in run.enabled)
-            while True:
-                answer = _ask(f"who goes next? [{options}; u undo; q quit] ")
-                if answer == "q":
-                    raise _Quit()
-                if answer == "u":
-                    if not chosen:
-                        print("  nothing to undo")
-                        continue
-                    chosen.pop()
-                    raise _Undo()
-                if answer.isdigit() and int(answer) in run.enabled:
-                    chosen.append(int(answer))
-                    return int(answer)
-                print(f"  '{answer}' is not a process that can go now (choose from {options})")
-
-        def on_step(run: RunState, step: Step) -> None:
-            if len(run.steps) <= replaying:
-                return
-            print(f"step {len(run.steps)}: process {step.process}: {step.describe()}")
-            if step.lost:
-                print(paint(f"  an update was lost: process {step.process} {step.lost}", "red"))
-
+        player.replaying = len(player.chosen)
         try:
-            execution = controller.run(choose, watch=True, on_step=on_step)
+            execution = controller.run(player.choose, watch=True, on_step=player.on_step)
         except _Undo:
-            print(f"undone: back to step {len(chosen) + 1}")
+            print(f"undone: back to step {len(player.chosen) + 1}")
             continue
         except _Quit:
-            print(f"schedule so far: {format_schedule(chosen) or '(empty)'}")
+            print(f"schedule so far: {format_schedule(player.chosen) or '(empty)'}")
             return EXIT_OK
         _show_ending(execution, scenario.id)
         try:
             answer = _ask("u to undo the last step, anything else to quit: ")
         except _Quit:
             return EXIT_OK
-        if answer == "u" and chosen:
-            chosen.pop()
+        if answer == "u" and player.chosen:
+            player.chosen.pop()
             continue
         return EXIT_OK
 
@@ -358,4 +381,5 @@ def _show_ending(execution: Execution, scenario_id: str) -> None:
         if lost:
             print(paint(f"{len(lost)} update{'s were' if len(lost) != 1 else ' was'} lost", "red"))
         print(paint(f"outcome: {execution.outcome}", "green" if execution.correct else "red"))
-    print(f"schedule: {execution.schedule_text}  (racecourse replay {scenario_id} --schedule {execution.sized_schedule})")
+    again = f"racecourse replay {scenario_id} --schedule {execution.sized_schedule}"
+    print(f"schedule: {execution.schedule_text}  ({again})")

@@ -12,7 +12,15 @@ checked over all interleavings at small sizes.
 - ``racecourse.control.hypothesis.choices()``: a hypothesis strategy for schedules.
 """
 
-from .engine import Abandon, ControlError, Controller, Execution, RunState, Step, refuse_uncontrollable
+from .engine import (
+    Abandon,
+    ControlError,
+    Controller,
+    Execution,
+    RunState,
+    Step,
+    refuse_uncontrollable,
+)
 from .exploration import DEFAULT_BUDGET, Exploration, Failure, explore
 from .instrument import Uncontrollable, checkpoint
 from .schedule import ScheduleError, format_schedule, parse_schedule

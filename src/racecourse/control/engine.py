@@ -26,8 +26,26 @@ from ..model import Expect, Scenario, Shared, call_with
 from ..sharing import Share
 from ..stress_runner import _stop
 from .instrument import (
-    ABORT, ACQUIRE, GO, QUIT, READ, RELEASE, RUN, TRY_ACQUIRE, UPDATE, WRITE, Aborted, Channel,
-    ControlledLock, Op, Uncontrollable, activate, classify, instrument, instrument_module_locks, module_locks,
+    ABORT,
+    ACQUIRE,
+    GO,
+    QUIT,
+    READ,
+    RELEASE,
+    RUN,
+    TRY_ACQUIRE,
+    UPDATE,
+    WRITE,
+    Aborted,
+    Channel,
+    ControlledLock,
+    Op,
+    Uncontrollable,
+    activate,
+    classify,
+    instrument,
+    instrument_module_locks,
+    module_locks,
 )
 from .schedule import format_schedule
 
@@ -106,7 +124,9 @@ class _Snapshot:
 
 
 def _restore_memory(address: int, saved: bytes) -> Callable[[], None]:
-    return lambda: ctypes.memmove(address, saved, len(saved)) and None
+    def restore() -> None:
+        ctypes.memmove(address, saved, len(saved))
+    return restore
 
 
 def _restore_block(block: Any, saved: bytes) -> Callable[[], None]:
@@ -116,7 +136,9 @@ def _restore_block(block: Any, saved: bytes) -> Callable[[], None]:
 
 
 def _restore_call(setter: Callable[[Any], Any], saved: Any) -> Callable[[], None]:
-    return lambda: setter(saved) and None
+    def restore() -> None:
+        setter(saved)
+    return restore
 
 
 def _restore_dict(proxy: Any, saved: Dict[Any, Any]) -> Callable[[], None]:
@@ -313,7 +335,7 @@ class Controller:
     # -- processes ---------------------------------------------------------------------
 
     def _start(self, parent_locks: Dict[str, str]) -> None:
-        ctx = self.share.context
+        ctx: Any = self.share.context
         for index in range(self.processes):
             mine, theirs = ctx.Pipe(duplex=True)
             process = ctx.Process(
@@ -478,7 +500,7 @@ class Controller:
         """File a worker's message: its next operation, or that it finished or raised."""
         tag = message[0]
         if tag == "op":
-            pending[process] = message[2:]  # type: ignore[assignment]
+            pending[process] = message[2:]
         elif tag == "error":
             execution.errors[process] = (message[2], message[3])
         elif tag != "done":
@@ -528,7 +550,8 @@ class Controller:
             execution.expected = self.expected
             execution.observed = int(call_with(scenario.observe, self.peek))
             lost = execution.lost
-            parts.append(f"count={execution.observed}" + (f" (expected {execution.expected}, {lost} lost)" if lost else ""))
+            shortfall = f" (expected {execution.expected}, {lost} lost)" if lost else ""
+            parts.append(f"count={execution.observed}{shortfall}")
         if execution.violation is not None:
             parts.append(execution.violation)
         elif scenario.observe is None:

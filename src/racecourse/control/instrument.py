@@ -15,12 +15,14 @@ The scenario's code is unchanged: ``with lock:``, ``counts[key] += 1`` and
 from __future__ import annotations
 
 import ctypes
-import multiprocessing.managers as managers
+import multiprocessing.managers as _managers
 import multiprocessing.sharedctypes as sharedctypes
 import multiprocessing.synchronize as synchronize
 import os
 from multiprocessing import shared_memory
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+managers: Any = _managers  # the proxy classes are made at run time: typeshed does not know them
 
 # Kinds of visible operation.
 READ = "read"
@@ -416,8 +418,8 @@ class ControlledBuffer:
     """``block.buf`` of a SharedMemory block, or a ``cast()`` of it: item reads and writes
     are points, keyed by byte offset so that differently cast views of the same bytes meet."""
 
-    def __init__(self, view: memoryview, label: str, channel: Channel) -> None:
-        self._view = view
+    def __init__(self, view: Any, label: str, channel: Channel) -> None:
+        self._view: Any = view
         self._label = label
         self._channel = channel
 
@@ -472,7 +474,9 @@ class ControlledSharedMemory:
 
     @property
     def buf(self) -> ControlledBuffer:
-        return ControlledBuffer(self._block.buf, self._label, self._channel)
+        buf = self._block.buf
+        assert buf is not None, "the block was closed"
+        return ControlledBuffer(buf, self._label, self._channel)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._block, name)  # name, size, close...

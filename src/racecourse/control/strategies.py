@@ -42,7 +42,8 @@ def replaying(steps: Sequence[int], text: str) -> Chooser:
         process = steps[position]
         if process not in run.enabled:
             if process in run.pending:
-                why = f"its next operation, {describe_op(run.pending[process])}, waits for a lock held by another process"
+                next_op = describe_op(run.pending[process])
+                why = f"its next operation, {next_op}, waits for a lock held by another process"
             else:
                 why = "it has already finished"
             raise ScheduleError(f"schedule {text!r}: step {position + 1} names process {process}, but {why}")
@@ -85,27 +86,33 @@ def random_schedules(controller: Controller, budget: int, seed: int) -> Iterator
         yield controller.run(choose)
 
 
+class _Priorities:
+    """One PCT schedule: the highest-priority runnable process goes; at each change point the
+    process about to run drops below every initial priority."""
+
+    def __init__(self, priority: Dict[int, int], changes: Dict[int, int]) -> None:
+        self.priority = priority
+        self.changes = changes
+
+    def __call__(self, run: RunState) -> int:
+        chosen = max(run.enabled, key=self.priority.__getitem__)
+        step = len(run.schedule) + 1
+        if step in self.changes:
+            self.priority[chosen] = self.changes[step]
+            chosen = max(run.enabled, key=self.priority.__getitem__)
+        return chosen
+
+
 def pct_schedules(controller: Controller, budget: int, seed: int, depth: int) -> Iterator[Execution]:
     rng = random.Random(seed)
     length = 1  # the longest schedule seen so far: where change points may fall
     for _ in range(budget):
-        processes = controller.processes
-        # Initial priorities depth .. depth+n-1 (higher runs first); change points get 0 .. depth-2.
-        order = list(range(depth, depth + processes))
+        # Initial priorities depth .. depth+n-1 (higher runs first); change points get depth-2 .. 0.
+        order = list(range(depth, depth + controller.processes))
         rng.shuffle(order)
-        priority = dict(enumerate(order))
-        changes = sorted(rng.sample(range(1, length + 1), min(depth - 1, length)))
-        change_priority = {step: depth - 2 - n for n, step in enumerate(changes)}
-
-        def choose(run: RunState) -> int:
-            chosen = max(run.enabled, key=priority.__getitem__)
-            step = len(run.schedule) + 1
-            if step in change_priority:
-                priority[chosen] = change_priority[step]
-                chosen = max(run.enabled, key=priority.__getitem__)
-            return chosen
-
-        execution = controller.run(choose)
+        points = sorted(rng.sample(range(1, length + 1), min(depth - 1, length)))
+        chooser = _Priorities(dict(enumerate(order)), {step: depth - 2 - n for n, step in enumerate(points)})
+        execution = controller.run(chooser)
         length = max(length, len(execution.schedule))
         yield execution
 

@@ -70,15 +70,17 @@ def timeline_svg(execution: Execution, scenario_id: str, start_method: str) -> s
     notes = ending(execution)
     width = left + lanes * lane_width + state_width
     height = top + row_height * max(1, len(execution.steps)) + 24 + 18 * len(notes)
+    title = escape(header(execution, scenario_id, start_method))
+    lane_height = row_height * max(1, len(execution.steps))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="12">',
         f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="8" y="20" font-size="14" font-weight="bold">{escape(header(execution, scenario_id, start_method))}</text>',
+        f'<text x="8" y="20" font-size="14" font-weight="bold">{title}</text>',
     ]
     for p in range(lanes):
         x = left + p * lane_width
-        out.append(f'<rect x="{x}" y="{top - 22}" width="{lane_width - 8}" height="{row_height * max(1, len(execution.steps)) + 22}" '
+        out.append(f'<rect x="{x}" y="{top - 22}" width="{lane_width - 8}" height="{lane_height + 22}" '
                    'fill="#f4f6f8" stroke="#c8ccd0"/>')
         out.append(f'<text x="{x + 8}" y="{top - 6}" font-weight="bold">process {p}</text>')
     out.append(f'<text x="{left + lanes * lane_width + 4}" y="{top - 6}" font-weight="bold">shared</text>')
