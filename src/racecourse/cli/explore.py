@@ -267,6 +267,8 @@ def _ask(prompt: str) -> str:
     if not line:  # end of input: a piped script ran out, or Ctrl-D
         print()
         raise _Quit()
+    if not sys.stdin.isatty():
+        print(line.strip())  # a piped answer is not echoed by a terminal: show it
     return line.strip().lower()
 
 

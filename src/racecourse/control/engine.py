@@ -470,8 +470,7 @@ class Controller:
                     read_at = last_read.get((process, key))
                     written = last_write.get(key)
                     if read_at is not None and written is not None and written[0] > read_at and written[1] != process:
-                        step.lost = (f"overwrites the update process {written[1]} wrote at step {written[0] + 1}:"
-                                     " an update is lost")
+                        step.lost = f"overwrites the update process {written[1]} wrote at step {written[0] + 1}"
                 last_write[key] = (number, process)
             elif kind == ACQUIRE or (kind == TRY_ACQUIRE and message[1]):
                 holder[key] = process

@@ -56,7 +56,7 @@ def timeline_text(execution: Execution, scenario_id: str, start_method: str, *, 
             text.append(cell)
         lines.append(f"{row + 1:>4}  " + "  ".join(text) + "  " + (step.state or ""))
         if step.lost:
-            lines.append("      " + _paint(f"^ process {step.process} {step.lost}", "red", colour))
+            lines.append("      " + _paint(f"^ process {step.process} {step.lost}: that update is lost", "red", colour))
     for line in ending(execution):
         bad = not execution.correct and (line.startswith(("outcome", "deadlock")) or "raised" in line)
         lines.append(_paint(line, "red" if bad else "green", colour))
