@@ -120,6 +120,7 @@ def test_replay_of_a_safe_scenario_with_locks(capsys):
     (["replay", "raw-value", "--schedule", "3x1:012012", "-p", "2"], "disagrees"),
     (["replay", "raw-value"], "--schedule"),
     (["play", "pool-map"], "program scenario"),
+    (["explore", "raw-value", "--svg", "/no/such/dir/t.svg"], "cannot write the SVG"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
     status, out, err = run_cli(capsys, *argv, *(["-m", METHOD] if argv[0] != "explore" or len(argv) > 2 else []))
@@ -152,3 +153,15 @@ def test_play_shows_who_waits_for_a_lock(capsys, monkeypatch):
     status, out, _ = run_cli(capsys, "play", "lock-value", "-m", METHOD)
     assert status == 0 and "process 1: waits to acquire lock (held by process 0)" in out
     assert "schedule so far: 0" in out
+
+
+def test_timeline_is_coloured_only_when_asked(capsys):
+    from racecourse import catalogue
+    from racecourse.control import Controller, replay, timeline_text
+
+    with Controller(catalogue.resolve_one("raw-value"), 2, 1, METHOD) as controller:
+        execution = replay(controller, [0, 1, 0, 1], "0101")
+    plain = timeline_text(execution, "raw-value", METHOD)
+    coloured = timeline_text(execution, "raw-value", METHOD, colour=True)
+    assert "\033[" not in plain and "\033[31m" in coloured  # the lost update in red
+    assert coloured.replace("\033[0m", "").count("LOST") == plain.count("LOST") == 1

@@ -125,31 +125,33 @@ def racy_counter_cases() -> List[Tuple[str, str]]:
 @pytest.mark.parametrize("scenario_id, method", racy_counter_cases())
 def test_racy_counters_fail_at_2x1_and_shrink_to_it(scenario_id, method, nothing_left_behind):
     scenario = catalogue.resolve_one(scenario_id)
-    result = explore(scenario, processes=2, ops=1, start_method=method)
-    assert result.complete and result.failing > 0 and result.errors == 0
-    assert result.first_failure is not None and "lost" in result.first_failure.outcome
-
-    # A property "the count is exact" over sizes up to 3 x 2 and any schedule: hypothesis
-    # finds a counterexample and shrinks it to 2 processes x 1 op.
     controllers: Dict[Tuple[int, int], Controller] = {}
+
+    def controller(size: Tuple[int, int]) -> Controller:
+        if size not in controllers:
+            controllers[size] = Controller(scenario, size[0], size[1], method)
+        return controllers[size]
 
     def breaks(example) -> bool:
         size, steps = example
-        if size not in controllers:
-            controllers[size] = Controller(scenario, size[0], size[1], method)
-        return not controllers[size].run(follow(steps)).correct
+        return not controller(size).run(follow(steps)).correct
 
     try:
+        result = explore(scenario, controller=controller((2, 1)))
+        assert result.complete and result.failing > 0 and result.errors == 0
+        assert result.first_failure is not None and "lost" in result.first_failure.outcome
+        # A property "the count is exact" over sizes up to 3 x 2 and any schedule: hypothesis
+        # finds a counterexample and shrinks it to 2 processes x 1 op.
         size, steps = find(
             _sized_choices(),
             breaks,
             settings=settings(database=None, derandomize=True, max_examples=500, deadline=None,
                               suppress_health_check=list(HealthCheck)),
         )
-        execution = controllers[size].run(follow(steps))
+        execution = controller(size).run(follow(steps))
     finally:
-        for controller in controllers.values():
-            controller.close()
+        for running in controllers.values():
+            running.close()
     assert size == (2, 1)
     assert not execution.correct and execution.lost == 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
@@ -132,12 +133,11 @@ def _write_svg(path: Optional[str], text: str) -> None:
 
 
 def _check_svg_path(path: Optional[str]) -> None:
+    """Refuse an SVG path that cannot be written, before anything starts (without creating it)."""
     if path:
-        try:
-            with open(path, "a", encoding="utf-8"):
-                pass
-        except OSError as error:
-            raise UsageError(f"cannot write {path}: {error.strerror}") from None
+        directory = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+            raise UsageError(f"cannot write the SVG to {path}")
 
 
 def _broken(error: ControlError) -> int:
@@ -168,6 +168,8 @@ def explore_command(args: argparse.Namespace) -> int:
         progress.clear()
     if result.first_failure is not None:
         _write_svg(args.svg, result.first_failure.svg())
+    elif args.svg:
+        print(f"racecourse: no failing schedule, so no timeline was written to {args.svg}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return result.exit_status
