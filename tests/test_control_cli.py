@@ -58,7 +58,8 @@ def test_explore_a_safe_scenario_that_fails_exits_1(capsys, tmp_path):
         "def build(share):\n    return {'counter': share.Value('i', 0, lock=False)}\n"
         "def worker(counter, ops):\n    for _ in range(ops):\n        counter.value += 1\n"
         "def observe(counter):\n    return counter.value\n"
-        "SCENARIO = Scenario(id='claims-safe', title='t', expect=Expect.SAFE, build=build, worker=worker, observe=observe)\n"
+        "SCENARIO = Scenario(id='claims-safe', title='t', expect=Expect.SAFE, build=build,\n"
+        "                    worker=worker, observe=observe)\n"
     )
     status, out, _ = run_cli(capsys, "explore", str(path), "-m", METHOD, "--json")
     assert status == 1 and json.loads(out)["failing"] > 0
