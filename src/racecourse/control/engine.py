@@ -50,6 +50,10 @@ from .instrument import (
 from .schedule import format_schedule
 
 
+# How long a worker may take to start and report ready (spawn on a busy machine is slow).
+STARTUP_SECONDS = 60.0
+
+
 class ControlError(Exception):
     """The controlled run itself broke: a worker died, hung outside any visible operation,
     or left the shared state in a form racecourse cannot reset."""
@@ -355,16 +359,18 @@ class Controller:
                 theirs.close()  # only the child holds its end: its death reads as end-of-file here
             self.workers.append(process)  # only the child holds its end: its death reads as end-of-file here
         for index in range(self.processes):
-            message = self._receive(index)
+            # Starting is slower than stepping (spawn imports everything afresh): wait longer.
+            message = self._receive(index, max(self.timeout, STARTUP_SECONDS))
             if message[0] != "ready":
                 raise ControlError(f"worker {index} could not start: {message[2]}")
 
-    def _receive(self, index: int) -> Tuple[Any, ...]:
+    def _receive(self, index: int, timeout: Optional[float] = None) -> Tuple[Any, ...]:
         conn = self.conns[index]
         try:
-            if not self._ready(index):
+            limit = self.timeout if timeout is None else timeout
+            if not self._ready(index, limit):
                 raise ControlError(
-                    f"worker {index} did not reach its next visible operation within {self.timeout:g} s "
+                    f"worker {index} did not reach its next visible operation within {limit:g} s "
                     "(is it waiting for something racecourse does not see?)"
                 )
             message: Tuple[Any, ...] = conn.recv()
@@ -374,13 +380,13 @@ class Controller:
             raise ControlError(f"worker {index} died (exit status {process.exitcode})") from None
         return message
 
-    def _ready(self, index: int) -> bool:
+    def _ready(self, index: int, timeout: float) -> bool:
         """Wait for a message from worker ``index`` for at most the timeout. One poll object
         per pipe, made once: this runs twice per step, and ``Connection.poll`` builds a new
         selector every time."""
         if self._pollers is None:
-            return bool(self.conns[index].poll(self.timeout))
-        return bool(self._pollers[index].poll(self.timeout * 1000))
+            return bool(self.conns[index].poll(timeout))
+        return bool(self._pollers[index].poll(timeout * 1000))
 
     def close(self) -> None:
         """Stop every worker and tear down the shared state; safe to call twice."""
