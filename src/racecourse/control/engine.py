@@ -49,7 +49,6 @@ from .instrument import (
 )
 from .schedule import format_schedule
 
-
 # How long a worker may take to start and report ready (spawn on a busy machine is slow).
 STARTUP_SECONDS = 60.0
 
