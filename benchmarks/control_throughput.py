@@ -6,7 +6,11 @@ This measures raw-value (2 visible operations per += : a read and a write) at 2 
 2 x 2 and 3 x 1, running every interleaving over and over, and, side by side, what the
 same schedules would cost if each one started its workers afresh.
 
-    python benchmarks/control_throughput.py [--seconds S] [--methods fork,spawn,forkserver]
+Each cell is measured in several short rounds, interleaved across the cells so that a
+busy spell on a shared machine does not fall on one cell only; the table shows the median
+round and, in brackets, the best.
+
+    python benchmarks/control_throughput.py [--seconds S] [--rounds R] [--methods fork,spawn,forkserver]
 
 Goal: at least 1,000 schedules/s at 2 x 1 under every start method on a 2-core machine.
 """
@@ -14,8 +18,11 @@ Goal: at least 1,000 schedules/s at 2 x 1 under every start method on a 2-core m
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
-from typing import List, Tuple
+from contextlib import ExitStack
+from typing import Dict, List, Tuple
 
 from racecourse import catalogue
 from racecourse.control import Controller
@@ -25,17 +32,14 @@ from racecourse.sharing import available_start_methods
 SIZES: List[Tuple[int, int]] = [(2, 1), (2, 2), (3, 1)]
 
 
-def reused(scenario, processes: int, ops: int, method: str, seconds: float) -> float:
-    """Schedules per second with one set of workers for every schedule."""
-    with Controller(scenario, processes, ops, method) as controller:
-        for _ in Exhaustive().executions(controller, 50):  # warm up
-            pass
-        done = 0
-        started = time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            for _ in Exhaustive().executions(controller, None):
-                done += 1
-        return done / (time.perf_counter() - started)
+def one_round(controller: Controller, seconds: float) -> float:
+    """Schedules per second, exploring every interleaving again and again for ``seconds``."""
+    done = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for _ in Exhaustive().executions(controller, None):
+            done += 1
+    return done / (time.perf_counter() - started)
 
 
 def restarted(scenario, processes: int, ops: int, method: str, count: int) -> float:
@@ -49,19 +53,36 @@ def restarted(scenario, processes: int, ops: int, method: str, count: int) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="measuring time per cell (default 2)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell (default 3)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds the time is split into (default 6)")
     parser.add_argument("--methods", default=",".join(available_start_methods()))
     args = parser.parse_args()
     scenario = catalogue.resolve_one("raw-value")
     methods = [m for m in args.methods.split(",") if m]
-    print(f"raw-value, every interleaving repeatedly, {args.seconds:g} s per cell; schedules/s")
-    header = f"{'start method':<13}" + "".join(f"{f'{p} x {k}':>10}" for p, k in SIZES)
-    print(header + f"{'restart 2x1':>13}{'reuse gain':>12}")
+    rates: Dict[Tuple[str, int, int], List[float]] = {}
+    with ExitStack() as stack:
+        controllers = {
+            (method, p, k): stack.enter_context(Controller(scenario, p, k, method))
+            for method in methods for p, k in SIZES
+        }
+        for controller in controllers.values():
+            one_round(controller, 0.2)  # warm up
+        for _ in range(args.rounds):
+            for cell, controller in controllers.items():
+                rates.setdefault(cell, []).append(one_round(controller, args.seconds / args.rounds))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"raw-value, every interleaving again and again; schedules/s, median of {args.rounds} rounds "
+          f"[best]; {os.cpu_count()} cores, load average {load:.1f}")
+    print(f"{'start method':<13}" + "".join(f"{f'{p} x {k}':>17}" for p, k in SIZES)
+          + f"{'restart 2x1':>13}{'reuse gain':>12}")
     for method in methods:
-        rates = [reused(scenario, p, k, method, args.seconds) for p, k in SIZES]
+        cells = ""
+        for p, k in SIZES:
+            samples = rates[(method, p, k)]
+            cells += f"{statistics.median(samples):>9,.0f} [{max(samples):>5,.0f}]"
         fresh = restarted(scenario, 2, 1, method, 5)
-        cells = "".join(f"{rate:>10,.0f}" for rate in rates)
-        print(f"{method:<13}{cells}{fresh:>13,.1f}{rates[0] / fresh:>11,.0f}x")
+        gain = statistics.median(rates[(method, 2, 1)]) / fresh
+        print(f"{method:<13}{cells}{fresh:>13,.1f}{gain:>11,.0f}x")
     print("goal: >= 1,000 schedules/s at 2 x 1 under every start method")
 
 
