@@ -1,6 +1,7 @@
 """racecourse: race conditions in Python multiprocessing, demonstrated and verified."""
 
-from .api import stress
+from .api import explore, stress
+from .control.instrument import checkpoint
 from .model import Defaults, Expect, Scenario
 from .results import Failure, RunResult, TrialResult
 
@@ -13,6 +14,8 @@ __all__ = [
     "RunResult",
     "Scenario",
     "TrialResult",
+    "checkpoint",
+    "explore",
     "stress",
     "__version__",
 ]

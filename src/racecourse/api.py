@@ -13,6 +13,8 @@ from dataclasses import replace
 from typing import Any, Callable, Optional, Union
 
 from . import stress_runner
+from .control.exploration import Exploration
+from .control.exploration import explore as _explore
 from .model import Defaults, Expect, Scenario
 from .results import RunResult
 
@@ -88,3 +90,41 @@ def stress(
     scenario = scenario_from(worker, build=build, observe=observe, expected=expected, invariant=invariant, name=name)
     scenario = replace(scenario, defaults=Defaults(processes=processes, ops=ops, trials=trials, timeout=timeout))
     return stress_runner.run(scenario, start_method=start_method)
+
+
+def explore(
+    worker: Callable[..., Any],
+    *,
+    build: Callable[..., Any],
+    observe: Optional[Callable[..., int]] = None,
+    expected: Expected = None,
+    check: Optional[Callable[..., Optional[str]]] = None,
+    processes: int = 2,
+    ops: int = 1,
+    strategy: str = "exhaustive",
+    budget: Optional[int] = None,
+    seed: int = 0,
+    depth: int = 3,
+    reduction: bool = True,
+    start_method: Optional[str] = None,
+    timeout: float = 10.0,
+    name: Optional[str] = None,
+) -> Exploration:
+    """Run ``worker`` in ``processes`` real processes under control and explore its schedules.
+
+    The functions are those of :func:`stress` (``check`` is the invariant). Every read,
+    write, acquire and release of the shared objects ``build`` returns is a scheduling
+    point, and ``racecourse.checkpoint(label)`` adds one anywhere. ``strategy`` is
+    ``"exhaustive"`` (every interleaving, within ``budget``; ``reduction`` skips orders
+    that only swap independent operations), ``"random"`` or ``"pct"`` (bug depth
+    ``depth``), both seeded by ``seed``.
+
+    The result has the fields of ``racecourse explore --json``; ``result.ok`` is false when
+    some schedule broke the count or the invariant, and ``result.first_failure`` carries
+    the schedule to replay (``.schedule``, ``.sized``), its outcome and ``.timeline()``.
+    """
+    scenario = scenario_from(worker, build=build, observe=observe, expected=expected, invariant=check, name=name)
+    return _explore(
+        scenario, processes=processes, ops=ops, strategy=strategy, budget=budget, seed=seed, depth=depth,
+        reduction=reduction, start_method=start_method, timeout=timeout,
+    )

@@ -14,12 +14,12 @@ from typing import List, NoReturn, Optional
 from .. import __version__
 from ..catalogue import UnknownScenario
 from ..results import EXIT_INTERRUPTED, EXIT_USAGE
-from . import bench, browse, run, tour
+from . import bench, browse, explore, run, tour
 from .options import UsageError
 
 # The subcommand modules, in the order `racecourse --help` lists them. Each provides
 # add_parser(subparsers), which registers its handler as `handler`.
-COMMANDS = [browse, run, tour, bench]
+COMMANDS = [browse, run, explore, tour, bench]
 
 
 class _Parser(argparse.ArgumentParser):

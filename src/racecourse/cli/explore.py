@@ -1,0 +1,389 @@
+"""``racecourse explore``, ``replay`` and ``play``: the controlled runner on the command line.
+
+- explore: many schedules with one strategy; the outcome histogram and the first failure.
+- replay: one schedule, step by step, as a timeline (text, JSON or SVG).
+- play: you are the scheduler; undo with ``u``, quit with ``q``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+from .. import catalogue
+from ..control import (
+    STRATEGIES,
+    ControlError,
+    Controller,
+    Execution,
+    RunState,
+    ScheduleError,
+    Step,
+    Uncontrollable,
+    explore,
+    parse_schedule,
+    refuse_uncontrollable,
+    replay,
+    timeline_svg,
+    timeline_text,
+)
+from ..control.engine import describe_op
+from ..control.schedule import check_fits, format_schedule
+from ..model import Expect, Scenario
+from ..report import ProgressLine, paint, use_colour
+from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
+from .options import UsageError, add_json, add_start_method, bounded, seconds
+
+T = TypeVar("T")
+MAX_CONTROLLED_PROCESSES = 16
+
+
+def _sizes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--processes", "-p", type=bounded("processes", 1, MAX_CONTROLLED_PROCESSES), metavar="N",
+                        help=f"worker processes, 1 to {MAX_CONTROLLED_PROCESSES} (default 2)")
+    parser.add_argument("--ops", "-k", type=bounded("ops", 0, 1000), metavar="K",
+                        help="operations per worker (default 1: races show at the smallest sizes)")
+    parser.add_argument("--timeout", type=seconds, default=10.0, metavar="SECONDS",
+                        help="give up if a worker does not reach its next visible operation in this long (default 10)")
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "explore", help="run a scenario's schedules under control: every interleaving, or a sample",
+        description="Control the interleaving of real worker processes, one visible operation at a time, "
+                    "and explore the schedules with a strategy.",
+    )
+    parser.add_argument("scenario", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
+    _sizes(parser)
+    parser.add_argument("--strategy", "-s", choices=STRATEGIES, default="exhaustive",
+                        help="exhaustive (depth first, every schedule), random, or pct (default exhaustive)")
+    parser.add_argument("--budget", "-b", type=bounded("budget", 1), metavar="B",
+                        help="at most this many schedules (default 20,000 exhaustive, 1,000 random or pct)")
+    parser.add_argument("--seed", type=bounded("seed", 0), default=0, metavar="S",
+                        help="seed of random and pct (default 0)")
+    parser.add_argument("--depth", "-d", type=bounded("depth", 1, 100), default=3, metavar="D",
+                        help="pct's bug depth: priority change points + 1 (default 3)")
+    parser.add_argument("--no-reduction", action="store_true",
+                        help="exhaustive: run every interleaving, even those that only reorder independent operations")
+    add_start_method(parser)
+    add_json(parser)
+    parser.add_argument("--svg", metavar="FILE", help="write the first failing schedule's timeline as SVG")
+    parser.set_defaults(handler=explore_command)
+
+    again = subparsers.add_parser(
+        "replay", help="run one schedule and print its timeline",
+        description="Run exactly one schedule (as 'explore' printed it) and show every step.",
+    )
+    again.add_argument("scenario", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
+    again.add_argument("--schedule", required=True, metavar="S",
+                       help="one process number per step, e.g. 0101, 0.1.10, or sized: 2x1:0101")
+    _sizes(again)
+    add_start_method(again)
+    add_json(again)
+    again.add_argument("--svg", metavar="FILE", help="also write the timeline as SVG")
+    again.set_defaults(handler=replay_command)
+
+    play = subparsers.add_parser(
+        "play", help="be the scheduler: choose who goes next, one operation at a time",
+        description="Each step shows every process's next operation and the shared state; type a process "
+                    "number to let it go, u to undo, q to quit.",
+    )
+    play.add_argument("scenario", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
+    _sizes(play)
+    add_start_method(play)
+    play.set_defaults(handler=play_command)
+
+
+# -- shared checks -----------------------------------------------------------------------------
+
+
+def _scenario(target: str) -> Scenario:
+    """The scenario, refused before anything starts if control cannot run it."""
+    scenario = catalogue.resolve_one(target)
+    try:
+        refuse_uncontrollable(scenario)
+    except Uncontrollable as error:
+        raise UsageError(str(error)) from None
+    return scenario
+
+
+def _controlled(make: Callable[[], T]) -> T:
+    """Run ``make``; what control refuses is a usage error, what breaks is one line and status 3."""
+    try:
+        return make()
+    except (Uncontrollable, ScheduleError) as error:
+        raise UsageError(str(error)) from None
+
+
+def _status(scenario: Scenario, start_method: str, execution: Execution) -> int:
+    if execution.errors and not execution.correct:
+        return EXIT_FAILED
+    if scenario.expect.under(start_method) is Expect.SAFE and not execution.correct:
+        return EXIT_BROKEN
+    return EXIT_OK
+
+
+def _write_svg(path: Optional[str], text: str) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(text)
+
+
+def _check_svg_path(path: Optional[str]) -> None:
+    """Refuse an SVG path that cannot be written, before anything starts (without creating it)."""
+    if path:
+        directory = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+            raise UsageError(f"cannot write the SVG to {path}")
+
+
+def _broken(error: ControlError) -> int:
+    print(f"racecourse: {error}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+# -- explore ------------------------------------------------------------------------------------
+
+
+def explore_command(args: argparse.Namespace) -> int:
+    scenario = _scenario(args.scenario)
+    _check_svg_path(args.svg)
+    progress = ProgressLine()
+
+    def show(done: int, total: Optional[int]) -> None:
+        progress.update(scenario.id, done, total or done)
+
+    try:
+        result = _controlled(lambda: explore(
+            scenario, processes=args.processes or 2, ops=1 if args.ops is None else args.ops,
+            strategy=args.strategy, budget=args.budget, seed=args.seed, depth=args.depth,
+            reduction=not args.no_reduction, start_method=args.start_method, timeout=args.timeout, progress=show,
+        ))
+    except ControlError as error:
+        return _broken(error)
+    finally:
+        progress.clear()
+    if result.first_failure is not None:
+        _write_svg(args.svg, result.first_failure.svg())
+    elif args.svg:
+        print(f"racecourse: no failing schedule, so no timeline was written to {args.svg}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+        return result.exit_status
+    colour = use_colour(sys.stdout)
+    ops = f"{result.ops} op{'s' if result.ops != 1 else ''}"
+    print(paint(f"{scenario.id}: {result.strategy} exploration, {result.processes} processes x {ops}, "
+                f"{result.start_method}", "bold"))
+    scope = "complete" if result.complete else "budget reached" if result.strategy == "exhaustive" else "sampled"
+    pruned = f", {result.pruned:,} pruned by sleep sets" if result.pruned else ""
+    print(f"schedules: {result.schedules:,} ({scope}{pruned})")
+    print("outcomes:")
+    for outcome, count in result.outcomes.items():
+        print(f"  {count:>8,}  {outcome}")
+    print(f"failing: {result.failing:,}  deadlocks: {result.deadlocks:,}")
+    failure = result.first_failure
+    if failure is not None:
+        print(f"first failing schedule: {failure.schedule}  "
+              f"(racecourse replay {scenario.id} --schedule {failure.sized})")
+        print()
+        print(failure.timeline(colour=colour))
+    print()
+    mark = "green" if result.ok else "red"
+    print(paint(f"{result.expect.value} scenario: {result.verdict()}", mark))
+    return result.exit_status
+
+
+# -- replay -------------------------------------------------------------------------------------
+
+
+def _sizes_for(args: argparse.Namespace, processes: Optional[int], ops: Optional[int]) -> List[int]:
+    """--processes/--ops, or the sizes a sized schedule carries (they must agree)."""
+    chosen = []
+    for flag, given, default in (("processes", args.processes, 2), ("ops", args.ops, 1)):
+        carried = processes if flag == "processes" else ops
+        if given is not None and carried is not None and given != carried:
+            raise UsageError(f"--{flag} {given} disagrees with the schedule's size ({carried} {flag})")
+        chosen.append(given if given is not None else carried if carried is not None else default)
+    return chosen
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    try:
+        sized = parse_schedule(args.schedule)
+    except ScheduleError as error:
+        raise UsageError(str(error)) from None
+    processes, ops = _sizes_for(args, sized.processes, sized.ops)
+    if processes > MAX_CONTROLLED_PROCESSES:
+        raise UsageError(f"processes must be from 1 to {MAX_CONTROLLED_PROCESSES}, not {processes}")
+    try:
+        check_fits(sized.steps, processes, args.schedule)
+    except ScheduleError as error:
+        raise UsageError(str(error)) from None
+    scenario = _scenario(args.scenario)
+    _check_svg_path(args.svg)
+
+    def run() -> Execution:
+        with Controller(scenario, processes, ops, args.start_method, args.timeout) as controller:
+            return replay(controller, sized.steps, args.schedule)
+
+    try:
+        execution = _controlled(run)
+    except ControlError as error:
+        return _broken(error)
+    method = execution.start_method
+    _write_svg(args.svg, timeline_svg(execution, scenario.id, method))
+    if args.json:
+        print(json.dumps({
+            "scenario": scenario.id,
+            "schedule": execution.schedule_text,
+            "outcome": execution.outcome,
+            "ok": execution.correct,
+            "steps": [step.to_json(number) for number, step in enumerate(execution.steps, 1)],
+            "deadlock": execution.deadlock,
+            "start_method": method,
+            "processes": processes,
+            "ops": ops,
+        }, indent=2))
+    else:
+        print(timeline_text(execution, scenario.id, method, colour=use_colour(sys.stdout)))
+    return _status(scenario, method, execution)
+
+
+# -- play -----------------------------------------------------------------------------------------
+
+
+class _Undo(Exception):
+    pass
+
+
+class _Quit(Exception):
+    pass
+
+
+def _ask(prompt: str) -> str:
+    print(prompt, end="", flush=True)
+    line = sys.stdin.readline()
+    if not line:  # end of input: a piped script ran out, or Ctrl-D
+        print()
+        raise _Quit()
+    if not sys.stdin.isatty():
+        print(line.strip())  # a piped answer is not echoed by a terminal: show it
+    return line.strip().lower()
+
+
+def _show_state(run: RunState, controller: Controller, last: Optional[Step]) -> None:
+    state = controller.state_text(last)
+    if state:
+        print(f"  shared: {state}")
+    holders: Dict[str, List[int]] = {}
+    for step in run.steps:  # who holds which lock now, from the steps so far
+        if step.kind == "acquire" or (step.kind == "try-acquire" and step.value):
+            holders.setdefault(step.key, []).append(step.process)
+        elif step.kind == "release" and holders.get(step.key):
+            holders[step.key].pop()
+    for process in range(controller.processes):
+        if process not in run.pending:
+            print(f"  process {process}: finished")
+            continue
+        op = run.pending[process]
+        if process in run.enabled:
+            print(f"  process {process}: next {describe_op(op)}")
+        else:
+            wanted = op[1] if op[0] == "acquire" else op[3]
+            owners = holders.get(wanted or "")
+            owner = str(owners[-1]) if owners else "?"
+            print(f"  process {process}: waits to {describe_op(op)} (held by process {owner})")
+
+
+def play_command(args: argparse.Namespace) -> int:
+    scenario = _scenario(args.scenario)
+    processes, ops = args.processes or 2, 1 if args.ops is None else args.ops
+
+    def session() -> int:
+        with Controller(scenario, processes, ops, args.start_method, args.timeout) as controller:
+            return _play(controller, scenario)
+
+    try:
+        return _controlled(session)
+    except ControlError as error:
+        return _broken(error)
+
+
+class _Player:
+    """The person at the keyboard as a strategy: replays the steps chosen so far (after an
+    undo), then asks for each next one."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.chosen: List[int] = []
+        self.replaying = 0
+
+    def choose(self, run: RunState) -> int:
+        position = len(run.schedule)
+        if position < self.replaying:
+            return self.chosen[position]
+        _show_state(run, self.controller, run.steps[-1] if run.steps else None)
+        options = ", ".join(str(p) for p in run.enabled)
+        while True:
+            answer = _ask(f"who goes next? [{options}; u undo; q quit] ")
+            if answer == "q":
+                raise _Quit()
+            if answer == "u":
+                if not self.chosen:
+                    print("  nothing to undo")
+                    continue
+                self.chosen.pop()
+                raise _Undo()
+            if answer.isdigit() and int(answer) in run.enabled:
+                self.chosen.append(int(answer))
+                return int(answer)
+            print(f"  '{answer}' is not a process that can go now (choose from {options})")
+
+    def on_step(self, run: RunState, step: Step) -> None:
+        if len(run.steps) <= self.replaying:
+            return
+        print(f"step {len(run.steps)}: process {step.process}: {step.describe()}")
+        if step.lost:
+            print(paint(f"  an update was lost: process {step.process} {step.lost}", "red"))
+
+
+def _play(controller: Controller, scenario: Scenario) -> int:
+    print(paint(f"{scenario.id}: {scenario.title}", "bold"))
+    print(f"You are the scheduler: {controller.processes} processes x {controller.ops} "
+          f"op{'s' if controller.ops != 1 else ''}, {controller.start_method}. "
+          "Type a process number to let it perform its next operation, u to undo, q to quit.")
+    player = _Player(controller)
+    while True:
+        player.replaying = len(player.chosen)
+        try:
+            execution = controller.run(player.choose, watch=True, on_step=player.on_step)
+        except _Undo:
+            print(f"undone: back to step {len(player.chosen) + 1}")
+            continue
+        except _Quit:
+            print(f"schedule so far: {format_schedule(player.chosen) or '(empty)'}")
+            return EXIT_OK
+        _show_ending(execution, scenario.id)
+        try:
+            answer = _ask("u to undo the last step, anything else to quit: ")
+        except _Quit:
+            return EXIT_OK
+        if answer == "u" and player.chosen:
+            player.chosen.pop()
+            continue
+        return EXIT_OK
+
+
+def _show_ending(execution: Execution, scenario_id: str) -> None:
+    if execution.status == "deadlock":
+        print(paint(f"deadlock reached: {execution.deadlock}", "red"))
+    else:
+        lost = execution.lost_updates
+        if lost:
+            print(paint(f"{len(lost)} update{'s were' if len(lost) != 1 else ' was'} lost", "red"))
+        print(paint(f"outcome: {execution.outcome}", "green" if execution.correct else "red"))
+    again = f"racecourse replay {scenario_id} --schedule {execution.sized_schedule}"
+    print(f"schedule: {execution.schedule_text}  ({again})")

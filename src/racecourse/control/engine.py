@@ -1,0 +1,588 @@
+"""The controller: real worker processes, one visible operation at a time.
+
+The parent builds the scenario's shared state once and starts N worker processes once.
+For each schedule it restores the shared state to what ``build`` made, tells every worker
+to run, and then lets exactly one process at a time perform its next visible operation
+(see ``instrument``), chosen by a strategy. Workers stay alive between schedules, so
+exploring costs operations, not process starts.
+
+The parent models lock state: a process whose next operation acquires a lock that
+another process holds (or that needs the lock of a synchronized object held elsewhere)
+cannot run. When unfinished processes remain and none can run, that is a deadlock: the
+parent reports who holds and who waits for what, then unwinds the workers (an
+``Aborted`` exception inside each, releasing what they hold) to start the next schedule.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import select
+import signal
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..catalogue import worker_in_child
+from ..model import Expect, Scenario, Shared, call_with
+from ..sharing import Share
+from ..stress_runner import _stop
+from .instrument import (
+    ABORT,
+    ACQUIRE,
+    GO,
+    QUIT,
+    READ,
+    RELEASE,
+    RUN,
+    TRY_ACQUIRE,
+    UPDATE,
+    WRITE,
+    Aborted,
+    Channel,
+    ControlledLock,
+    Op,
+    Uncontrollable,
+    activate,
+    classify,
+    instrument,
+    instrument_module_locks,
+    module_locks,
+)
+from .schedule import format_schedule
+
+# How long a worker may take to start and report ready (spawn on a busy machine is slow).
+STARTUP_SECONDS = 60.0
+
+
+class ControlError(Exception):
+    """The controlled run itself broke: a worker died, hung outside any visible operation,
+    or left the shared state in a form racecourse cannot reset."""
+
+
+class Abandon(Exception):
+    """Raised by a chooser to give up the current schedule (the workers are unwound)."""
+
+
+# -- the worker process -----------------------------------------------------------------
+
+
+def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: int, conn: Any,
+                parent_locks: Dict[str, str]) -> None:
+    """One controlled worker: wraps its shared objects once, then runs the worker each time
+    the parent says so, until told to quit (module-level so that spawn can import it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C
+    channel = Channel(conn)
+    try:
+        worker = worker_in_child(target)
+        locks: Dict[str, ControlledLock] = {}
+        arguments = {name: instrument(value, name, channel, locks) for name, value in shared.items()}
+        instrument_module_locks(worker.__globals__, parent_locks, channel, locks)
+        arguments.update(ops=ops, index=index, processes=processes)
+        activate(channel)
+        conn.send(("ready", None))
+    except BaseException as error:
+        conn.send(("error", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
+        return
+    while conn.recv_bytes() == RUN:
+        channel.prev = None
+        channel.aborting = False
+        try:
+            call_with(worker, arguments)
+        except Aborted:
+            conn.send(("aborted", None))
+            continue
+        except BaseException as error:  # the worker raised: report it, stay ready for the next schedule
+            conn.send(("error", channel.prev, f"{type(error).__name__}: {error}", traceback.format_exc()))
+            continue
+        conn.send(("done", channel.prev))
+
+
+# -- resetting the shared state between schedules ------------------------------------------
+
+
+class _Snapshot:
+    """The shared state as ``build`` made it, and how to put it back."""
+
+    def __init__(self, shared: Shared, kinds: Dict[str, str]) -> None:
+        self.restorers: List[Callable[[], None]] = []
+        for name, kind in kinds.items():
+            value = shared[name]
+            if kind in ("synchronized-value", "synchronized-array", "raw-value", "raw-array"):
+                raw = value.get_obj() if kind.startswith("synchronized") else value
+                self.restorers.append(_restore_memory(ctypes.addressof(raw), ctypes.string_at(
+                    ctypes.addressof(raw), ctypes.sizeof(raw))))
+            elif kind == "shared-memory":
+                self.restorers.append(_restore_block(value, bytes(value.buf)))
+            elif kind == "manager-value":
+                self.restorers.append(_restore_call(value.set, value.get()))
+            elif kind == "manager-dict":
+                self.restorers.append(_restore_dict(value, value.copy()))
+            elif kind in ("manager-list", "manager-array"):
+                self.restorers.append(_restore_slice(value, value[:]))
+            elif kind == "manager-namespace":
+                self.restorers.append(_restore_namespace(value, value._callmethod("__getattribute__", ("__dict__",))))
+
+    def restore(self) -> None:
+        for restore in self.restorers:
+            restore()
+
+
+def _restore_memory(address: int, saved: bytes) -> Callable[[], None]:
+    def restore() -> None:
+        ctypes.memmove(address, saved, len(saved))
+    return restore
+
+
+def _restore_block(block: Any, saved: bytes) -> Callable[[], None]:
+    def restore() -> None:
+        block.buf[: len(saved)] = saved
+    return restore
+
+
+def _restore_call(setter: Callable[[Any], Any], saved: Any) -> Callable[[], None]:
+    def restore() -> None:
+        setter(saved)
+    return restore
+
+
+def _restore_dict(proxy: Any, saved: Dict[Any, Any]) -> Callable[[], None]:
+    def restore() -> None:
+        proxy.clear()
+        proxy.update(saved)
+    return restore
+
+
+def _restore_slice(proxy: Any, saved: Any) -> Callable[[], None]:
+    def restore() -> None:
+        if len(proxy) != len(saved):
+            proxy[:] = []
+        proxy[:] = saved
+    return restore
+
+
+def _restore_namespace(proxy: Any, saved: Dict[str, Any]) -> Callable[[], None]:
+    def restore() -> None:
+        now = proxy._callmethod("__getattribute__", ("__dict__",))
+        for name in set(now) - set(saved):
+            delattr(proxy, name)
+        for name, value in saved.items():
+            setattr(proxy, name, value)
+    return restore
+
+
+class _Peek:
+    """A synchronized Value or Array seen without its lock, so that the parent can read the
+    state between two steps while a worker holds that lock (memory is quiet: no worker runs)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+
+    @property
+    def value(self) -> Any:
+        return self._raw.value
+
+    def get_obj(self) -> Any:
+        return self._raw
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._raw[index]
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __iter__(self) -> Any:
+        return iter(self._raw)
+
+
+# -- one schedule ------------------------------------------------------------------------------
+
+
+class Step:
+    """One visible operation as it happened."""
+
+    __slots__ = ("process", "kind", "key", "label", "value", "lost", "state")
+
+    def __init__(self, process: int, kind: str, key: str, label: str, value: Any) -> None:
+        self.process = process
+        self.kind = kind
+        self.key = key
+        self.label = label
+        self.value = value
+        self.lost: Optional[str] = None  # set on a write that overwrote another process's update
+        self.state: Optional[str] = None  # the shared state after the step (replay and play)
+
+    def describe(self) -> str:
+        kind, label, value = self.kind, self.label, self.value
+        if kind == READ:
+            return f"read {label} -> {value!r}"
+        if kind == WRITE:
+            return f"write {label} <- {value!r}"
+        if kind == TRY_ACQUIRE:
+            return f"try {label}: {'got it' if value else 'busy'}"
+        if kind == UPDATE:
+            return label if value is None else f"{label} -> {value!r}"
+        if kind in (ACQUIRE, RELEASE):
+            return f"{kind} {label}"
+        return f"checkpoint {label}"
+
+    def to_json(self, number: int) -> Dict[str, Any]:
+        value = self.value if isinstance(self.value, (int, float, str, bool, type(None))) else repr(self.value)
+        return {"step": number, "process": self.process, "op": self.kind, "target": self.label,
+                "value": value, "state": self.state, "lost": self.lost}
+
+
+def describe_op(op: Op) -> str:
+    kind, _key, label, _needs, _reentrant = op
+    if kind in (READ, WRITE, ACQUIRE, RELEASE):
+        return f"{kind} {label}"
+    if kind == TRY_ACQUIRE:
+        return f"try to acquire {label}"
+    if kind == UPDATE:
+        return label
+    return f"checkpoint {label}"
+
+
+class RunState:
+    """What a strategy sees when it chooses the next process."""
+
+    __slots__ = ("schedule", "steps", "pending", "enabled", "controller")
+
+    def __init__(self, controller: "Controller") -> None:
+        self.controller = controller
+        self.schedule: List[int] = []
+        self.steps: List[Step] = []
+        self.pending: Dict[int, Op] = {}
+        self.enabled: List[int] = []
+
+
+Chooser = Callable[[RunState], int]
+
+
+class Execution:
+    """One schedule run to its end: what happened, and whether the result was right."""
+
+    def __init__(self, controller: "Controller", run: RunState) -> None:
+        self.processes = controller.processes
+        self.ops = controller.ops
+        self.start_method = controller.start_method
+        self.schedule: List[int] = run.schedule
+        self.steps: List[Step] = run.steps
+        self.status = "done"  # "done", "deadlock" or "abandoned"
+        self.deadlock: Optional[str] = None
+        self.errors: Dict[int, Tuple[str, str]] = {}  # process -> (summary, traceback)
+        self.expected: Optional[int] = None
+        self.observed: Optional[int] = None
+        self.violation: Optional[str] = None
+        self.outcome = ""
+        self.correct = False
+
+    @property
+    def schedule_text(self) -> str:
+        return format_schedule(self.schedule)
+
+    @property
+    def sized_schedule(self) -> str:
+        return format_schedule(self.schedule, self.processes, self.ops)
+
+    @property
+    def lost(self) -> Optional[int]:
+        if self.expected is None or self.observed is None:
+            return None
+        return self.expected - self.observed
+
+    @property
+    def lost_updates(self) -> List[Step]:
+        return [step for step in self.steps if step.lost]
+
+
+class Controller:
+    """N controlled worker processes for one scenario at one size, reused for every schedule.
+
+    Use as a context manager; :meth:`close` stops the workers and tears the state down.
+    """
+
+    def __init__(self, scenario: Scenario, processes: int = 2, ops: int = 1, start_method: Optional[str] = None,
+                 timeout: float = 10.0) -> None:
+        refuse_uncontrollable(scenario)
+        assert scenario.worker is not None
+        self.scenario = scenario
+        self.processes = processes
+        self.ops = ops
+        self.timeout = timeout
+        self.share = Share(start_method)
+        self.start_method = self.share.start_method
+        self.workers: List[Any] = []
+        self.conns: List[Any] = []
+        self._pollers: Optional[List[Any]] = [] if hasattr(select, "poll") else None
+        self.expected = scenario.expected(processes, ops) if scenario.is_counter else None
+        self.executions = 0
+        try:
+            self.shared = call_with(scenario.build, {"share": self.share, "processes": processes, "ops": ops})
+            kinds = {name: classify(value, name) for name, value in self.shared.items()}
+            parent_locks = module_locks(scenario.worker.__globals__)
+            if all(kind in ("plain", "copied") for kind in kinds.values()) and not parent_locks:
+                raise Uncontrollable(
+                    f"{scenario.id} shares nothing that racecourse can see (build() returned "
+                    f"{', '.join(sorted(kinds)) or 'no objects'} and no Value, Array, shared memory, "
+                    "Manager proxy or lock): there is no interleaving to control"
+                )
+            self.snapshot = _Snapshot(self.shared, kinds)
+            self.peek = {
+                name: _Peek(value.get_obj()) if kind.startswith("synchronized") else value
+                for (name, value), kind in zip(self.shared.items(), kinds.values())
+            }
+            self._start(parent_locks)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- processes ---------------------------------------------------------------------
+
+    def _start(self, parent_locks: Dict[str, str]) -> None:
+        ctx: Any = self.share.context
+        for index in range(self.processes):
+            mine, theirs = ctx.Pipe(duplex=True)
+            process = ctx.Process(
+                target=_child_main,
+                args=(self.scenario.child_target, self.shared, index, self.processes, self.ops, theirs, parent_locks),
+                name=f"racecourse-control-{self.scenario.id}-{index}",
+                daemon=True,
+            )
+            self.conns.append(mine)
+            if self._pollers is not None:
+                poller = select.poll()
+                poller.register(mine.fileno(), select.POLLIN)
+                self._pollers.append(poller)
+            try:
+                process.start()
+            finally:
+                theirs.close()  # only the child holds its end: its death reads as end-of-file here
+            self.workers.append(process)  # only the child holds its end: its death reads as end-of-file here
+        for index in range(self.processes):
+            # Starting is slower than stepping (spawn imports everything afresh): wait longer.
+            message = self._receive(index, max(self.timeout, STARTUP_SECONDS))
+            if message[0] != "ready":
+                raise ControlError(f"worker {index} could not start: {message[2]}")
+
+    def _receive(self, index: int, timeout: Optional[float] = None) -> Tuple[Any, ...]:
+        conn = self.conns[index]
+        try:
+            limit = self.timeout if timeout is None else timeout
+            if not self._ready(index, limit):
+                raise ControlError(
+                    f"worker {index} did not reach its next visible operation within {limit:g} s "
+                    "(is it waiting for something racecourse does not see?)"
+                )
+            message: Tuple[Any, ...] = conn.recv()
+        except (EOFError, OSError):
+            process = self.workers[index]
+            process.join(1.0)
+            raise ControlError(f"worker {index} died (exit status {process.exitcode})") from None
+        return message
+
+    def _ready(self, index: int, timeout: float) -> bool:
+        """Wait for a message from worker ``index`` for at most the timeout. One poll object
+        per pipe, made once: this runs twice per step, and ``Connection.poll`` builds a new
+        selector every time."""
+        if self._pollers is None:
+            return bool(self.conns[index].poll(timeout))
+        return bool(self._pollers[index].poll(timeout * 1000))
+
+    def close(self) -> None:
+        """Stop every worker and tear down the shared state; safe to call twice."""
+        for conn in self.conns:
+            try:
+                # Twice: a worker stopped mid-schedule takes the first as "abort", then quits.
+                conn.send_bytes(QUIT)
+                conn.send_bytes(QUIT)
+            except OSError:
+                pass
+        for process in self.workers:
+            process.join(1.0)
+        _stop(self.workers)
+        for conn in self.conns:
+            conn.close()
+        for process in self.workers:
+            process.close()
+        self.workers, self.conns = [], []
+        self.share.close()
+
+    def __enter__(self) -> "Controller":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one schedule ------------------------------------------------------------------
+
+    def run(self, choose: Chooser, *, watch: bool = False,
+            on_step: Optional[Callable[[RunState, Step], None]] = None) -> Execution:
+        """Run one schedule from the initial state, asking ``choose`` who goes at each step.
+
+        ``watch`` records the shared state after every step (for timelines); ``on_step`` is
+        told of every step as it happens (for ``play``).
+        """
+        self.snapshot.restore()
+        self.executions += 1
+        run = RunState(self)
+        execution = Execution(self, run)
+        pending = run.pending
+        holder: Dict[str, int] = {}
+        depth: Dict[str, int] = {}
+        labels: Dict[str, str] = {}
+        last_read: Dict[Tuple[int, str], int] = {}
+        last_write: Dict[str, Tuple[int, int]] = {}
+        for conn in self.conns:
+            conn.send_bytes(RUN)
+        for index in range(self.processes):
+            self._settle(index, self._receive(index), pending, execution)
+
+        def runnable(process: int) -> bool:
+            kind, key, _label, needs, reentrant = pending[process]
+            if kind == ACQUIRE:
+                owner = holder.get(key)
+            elif needs is not None:
+                owner = holder.get(needs)
+            else:
+                return True
+            return owner is None or (owner == process and reentrant)
+
+        while pending:
+            run.enabled = enabled = [p for p in sorted(pending) if runnable(p)]
+            if not enabled:
+                execution.status = "deadlock"
+                execution.deadlock = _deadlock_story(pending, holder, labels)
+                self._abort(pending)
+                break
+            try:
+                process = choose(run)
+            except Abandon:
+                execution.status = "abandoned"
+                self._abort(pending)
+                return execution
+            except BaseException:  # a bad replay, an interrupted play: unwind the workers first
+                self._abort(pending)
+                raise
+            op = pending.pop(process)
+            self.conns[process].send_bytes(GO)
+            message = self._receive(process)
+            kind, key, label, _needs, _reentrant = op
+            step = Step(process, kind, key, label, message[1])
+            number = len(run.steps)
+            if kind == READ:
+                last_read[(process, key)] = number
+            elif kind == WRITE or kind == UPDATE:
+                if kind == WRITE:
+                    read_at = last_read.get((process, key))
+                    written = last_write.get(key)
+                    if read_at is not None and written is not None and written[0] > read_at and written[1] != process:
+                        step.lost = f"overwrites the update process {written[1]} wrote at step {written[0] + 1}"
+                last_write[key] = (number, process)
+            elif kind == ACQUIRE or (kind == TRY_ACQUIRE and message[1]):
+                holder[key] = process
+                depth[key] = depth.get(key, 0) + 1
+                labels[key] = label
+            elif kind == RELEASE and depth.get(key):
+                depth[key] -= 1
+                if not depth[key]:
+                    del holder[key]
+            run.steps.append(step)
+            run.schedule.append(process)
+            self._settle(process, message, pending, execution)
+            if watch:
+                step.state = self.state_text(step)
+            if on_step is not None:
+                on_step(run, step)
+        if holder and execution.status == "done":
+            raise ControlError(
+                f"process {next(iter(holder.values()))} finished while holding {labels[next(iter(holder))]}: "
+                "racecourse cannot reset a lock held by a finished process"
+            )
+        self._judge(execution)
+        return execution
+
+    def _settle(self, process: int, message: Tuple[Any, ...], pending: Dict[int, Op], execution: Execution) -> None:
+        """File a worker's message: its next operation, or that it finished or raised."""
+        tag = message[0]
+        if tag == "op":
+            pending[process] = message[2:]
+        elif tag == "error":
+            execution.errors[process] = (message[2], message[3])
+        elif tag != "done":
+            raise ControlError(f"worker {process} sent {tag!r} out of turn")
+
+    def _abort(self, pending: Dict[int, Op]) -> None:
+        """Unwind every worker still waiting at a visible operation."""
+        for process in pending:
+            self.conns[process].send_bytes(ABORT)
+        for process in list(pending):
+            message = self._receive(process)
+            while message[0] == "op":  # cannot happen: an aborting worker never asks again
+                raise ControlError(f"worker {process} kept going after it was told to stop")
+        pending.clear()
+
+    # -- judging -------------------------------------------------------------------------
+
+    def state_text(self, step: Optional[Step] = None) -> str:
+        """The shared state between two steps: the count for a counter scenario, else the
+        value last read or written by the step."""
+        observe = self.scenario.observe
+        if observe is not None:
+            try:
+                return f"count={call_with(observe, self.peek)}"
+            except Exception as error:
+                return f"count unreadable ({type(error).__name__})"
+        if step is not None and step.kind in (READ, WRITE):
+            return f"{step.label}={step.value!r}"
+        return ""
+
+    def _judge(self, execution: Execution) -> None:
+        scenario = self.scenario
+        if execution.status == "deadlock":
+            execution.outcome = "deadlock"
+            return
+        if execution.errors:
+            process = min(execution.errors)
+            execution.outcome = f"error in process {process}: {execution.errors[process][0]}"
+            documented = scenario.raises is not None and all(
+                summary.startswith(scenario.raises.__name__ + ":") for summary, _ in execution.errors.values())
+            execution.correct = documented and scenario.expect is Expect.ERROR
+            return
+        parts = []
+        if scenario.check is not None:
+            execution.violation = call_with(scenario.check, self.peek)
+        if scenario.observe is not None:
+            execution.expected = self.expected
+            execution.observed = int(call_with(scenario.observe, self.peek))
+            lost = execution.lost
+            shortfall = f" (expected {execution.expected}, {lost} lost)" if lost else ""
+            parts.append(f"count={execution.observed}{shortfall}")
+        if execution.violation is not None:
+            parts.append(execution.violation)
+        elif scenario.observe is None:
+            parts.append("invariant holds")
+        execution.outcome = "; ".join(parts)
+        execution.correct = not execution.lost and execution.violation is None
+
+
+def _deadlock_story(pending: Dict[int, Op], holder: Dict[str, int], labels: Dict[str, str]) -> str:
+    """Who holds and who waits for what, in one sentence per process."""
+    parts = []
+    for process in sorted(pending):
+        kind, key, label, needs, _ = pending[process]
+        wanted = key if kind == ACQUIRE else needs
+        held = [labels.get(k, k) for k, owner in holder.items() if owner == process]
+        owner = holder.get(wanted or "")
+        waits = labels.get(wanted or "", label if kind == ACQUIRE else f"the lock of {label}")
+        whose = "itself" if owner == process else f"process {owner}"
+        holds = f"holds {', '.join(held)} and " if held else ""
+        parts.append(f"process {process} {holds}waits for {waits} (held by {whose})")
+    return "; ".join(parts)
+
+
+def refuse_uncontrollable(scenario: Scenario) -> None:
+    """Raise :class:`Uncontrollable` for a scenario that control cannot run, before anything starts."""
+    if scenario.program is not None:
+        raise Uncontrollable(
+            f"{scenario.id} is a program scenario (its parent drives its own Pool or Process), "
+            "which racecourse cannot schedule; explore, replay and play take worker scenarios"
+        )

@@ -1,0 +1,212 @@
+"""Exploring a scenario's schedules with one strategy, and what the exploration found."""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, Optional
+
+from ..model import Expect, Scenario
+from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
+from .engine import ControlError, Controller, Execution
+from .strategies import STRATEGIES, Exhaustive, pct_schedules, random_schedules, replay
+from .timeline import timeline_svg, timeline_text
+
+DEFAULT_BUDGET = {"exhaustive": 20_000, "random": 1_000, "pct": 1_000}
+
+Progress = Callable[[int, Optional[int]], None]
+
+
+@dataclass
+class Failure:
+    """The first schedule that went wrong, ready to replay."""
+
+    execution: Execution
+    scenario_id: str
+    start_method: str
+
+    @property
+    def schedule(self) -> str:
+        return self.execution.schedule_text
+
+    @property
+    def sized(self) -> str:
+        """The schedule with its sizes, ``2x1:0101``: replays on its own."""
+        return self.execution.sized_schedule
+
+    @property
+    def outcome(self) -> str:
+        return self.execution.outcome
+
+    @property
+    def deadlock(self) -> Optional[str]:
+        return self.execution.deadlock
+
+    def timeline(self, colour: bool = False) -> str:
+        return timeline_text(self.execution, self.scenario_id, self.start_method, colour=colour)
+
+    def svg(self) -> str:
+        return timeline_svg(self.execution, self.scenario_id, self.start_method)
+
+    def to_json(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {"schedule": self.schedule, "outcome": self.outcome, "sized": self.sized}
+        if self.deadlock:
+            data["deadlock"] = self.deadlock
+        return data
+
+
+@dataclass
+class Exploration:
+    """What ``racecourse explore`` reports; ``to_json()`` has the documented keys."""
+
+    scenario: Scenario
+    strategy: str
+    start_method: str
+    processes: int
+    ops: int
+    budget: int
+    seed: int
+    reduction: bool = False
+    schedules: int = 0
+    complete: bool = False
+    pruned: int = 0
+    outcomes: Dict[str, int] = field(default_factory=dict)
+    failing: int = 0
+    deadlocks: int = 0
+    errors: int = 0
+    first_failure: Optional[Failure] = None
+    seconds: float = 0.0
+
+    @property
+    def expect(self) -> Expect:
+        return self.scenario.expect.under(self.start_method)
+
+    @property
+    def ok(self) -> bool:
+        """The scenario behaved within its declaration: a safe one never failed, and no
+        worker raised an error it does not document."""
+        return self.exit_status == EXIT_OK
+
+    @property
+    def exit_status(self) -> int:
+        if self.errors:
+            return EXIT_FAILED
+        if self.expect is Expect.SAFE and self.failing:
+            return EXIT_BROKEN
+        return EXIT_OK
+
+    def verdict(self) -> str:
+        size = f"{self.schedules:,} schedule{'s' if self.schedules != 1 else ''}"
+        if self.complete:
+            scope = "every order of dependent operations" if self.reduction else "every interleaving"
+        else:
+            scope = "budget reached before the end" if self.strategy == "exhaustive" else "sampled"
+        if not self.failing:
+            return f"no failing schedule in {size} ({scope})"
+        found = f"{self.failing:,} of {size} went wrong ({scope})"
+        if self.deadlocks:
+            found += f", {self.deadlocks:,} deadlocked"
+        return found
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "scenario": self.scenario.id,
+            "strategy": self.strategy,
+            "schedules": self.schedules,
+            "complete": self.complete,
+            "outcomes": dict(self.outcomes),
+            "failing": self.failing,
+            "deadlocks": self.deadlocks,
+            "first_failure": self.first_failure.to_json() if self.first_failure else None,
+            "start_method": self.start_method,
+            "processes": self.processes,
+            "ops": self.ops,
+            "expect": self.expect.value,
+            "reduction": self.reduction,
+            "pruned": self.pruned,
+            "errors": self.errors,
+            "budget": self.budget,
+            "seed": self.seed,
+            "seconds": round(self.seconds, 6),
+            "ok": self.ok,
+        }
+
+
+def explore(
+    scenario: Scenario,
+    *,
+    processes: int = 2,
+    ops: int = 1,
+    strategy: str = "exhaustive",
+    budget: Optional[int] = None,
+    seed: int = 0,
+    depth: int = 3,
+    reduction: bool = True,
+    start_method: Optional[str] = None,
+    timeout: float = 10.0,
+    progress: Optional[Progress] = None,
+    controller: Optional[Controller] = None,
+) -> Exploration:
+    """Explore ``scenario``'s schedules at one size with one strategy.
+
+    ``budget`` caps the schedules run (default: 20,000 exhaustive, 1,000 random or pct);
+    ``reduction`` (exhaustive only) skips reorderings of independent operations. Pass a
+    ``controller`` to reuse running workers (its sizes win).
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, not {depth}")
+    cap = DEFAULT_BUDGET[strategy] if budget is None else budget
+    owned = controller is None
+    active = controller or Controller(scenario, processes, ops, start_method, timeout)
+    result = Exploration(scenario, strategy, active.start_method, active.processes, active.ops, cap, seed,
+                         reduction=reduction and strategy == "exhaustive")
+    started = time.monotonic()
+    outcomes: Dict[str, int] = collections.Counter()
+    try:
+        exhaustive: Optional[Exhaustive] = None
+        executions: Iterator[Execution]
+        if strategy == "exhaustive":
+            exhaustive = Exhaustive(reduction=result.reduction)
+            executions = exhaustive.executions(active, cap)
+        elif strategy == "random":
+            executions = random_schedules(active, cap, seed)
+        else:
+            executions = pct_schedules(active, cap, seed, depth)
+        first: Optional[Execution] = None
+        for execution in executions:
+            result.schedules += 1
+            outcomes[execution.outcome] += 1
+            if not execution.correct:
+                result.failing += 1
+                result.deadlocks += execution.status == "deadlock"
+                result.errors += bool(execution.errors) and not _documented(scenario, execution)
+                if first is None:
+                    first = execution
+            if progress is not None and result.schedules % 100 == 0:
+                progress(result.schedules, cap)
+        if exhaustive is not None:
+            result.complete = exhaustive.complete
+            result.pruned = exhaustive.pruned
+        if first is not None:
+            # Run it once more, recording the state after every step for the timeline; the
+            # same outcome again is the controlled runner's promise.
+            again = replay(active, first.schedule, first.schedule_text)
+            if again.outcome != first.outcome:
+                raise ControlError(
+                    f"schedule {first.schedule_text} gave {first.outcome!r}, then {again.outcome!r} on replay: "
+                    "the worker does something racecourse does not see"
+                )
+            result.first_failure = Failure(again, scenario.id, active.start_method)
+    finally:
+        result.seconds = time.monotonic() - started
+        result.outcomes = dict(sorted(outcomes.items(), key=lambda item: (-item[1], item[0])))
+        if owned:
+            active.close()
+    return result
+
+
+def _documented(scenario: Scenario, execution: Execution) -> bool:
+    return scenario.expect is Expect.ERROR and execution.correct

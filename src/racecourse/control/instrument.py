@@ -1,0 +1,539 @@
+"""The worker's side of control: shared objects whose every access is a scheduling point.
+
+Inside a controlled worker process, the objects a scenario shares are replaced by thin
+wrappers. Before each visible operation (a read or a write of shared data, a lock's
+acquire or release, a Manager request, ``racecourse.checkpoint()``) the wrapper tells the
+parent what it is about to do and waits until the parent says "go"; then it performs the
+real operation on the real object and remembers the value, which travels to the parent
+with the next message. ``counter.value += 1`` therefore becomes two points, a read and a
+write, exactly the two steps that race.
+
+The scenario's code is unchanged: ``with lock:``, ``counts[key] += 1`` and
+``block.buf.cast("i")`` work on the wrappers as on the real objects.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing.managers as _managers
+import multiprocessing.sharedctypes as sharedctypes
+import multiprocessing.synchronize as synchronize
+import os
+from multiprocessing import shared_memory
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+managers: Any = _managers  # the proxy classes are made at run time: typeshed does not know them
+
+# Kinds of visible operation.
+READ = "read"
+WRITE = "write"
+UPDATE = "update"  # one atomic request that reads and writes (a Manager call such as append)
+ACQUIRE = "acquire"
+TRY_ACQUIRE = "try-acquire"  # acquire(False) or with a timeout: never waits in the model
+RELEASE = "release"
+CHECKPOINT = "checkpoint"
+
+GO = b"g"
+ABORT = b"a"
+RUN = b"r"
+QUIT = b"q"
+
+# (kind, key, label, lock key the operation needs free, whether that lock is reentrant)
+Op = Tuple[str, str, str, Optional[str], bool]
+
+
+class Uncontrollable(Exception):
+    """A scenario (or a shared object) that the controlled runner cannot schedule."""
+
+
+class Aborted(BaseException):
+    """Raised inside a worker to unwind it when the parent abandons a schedule
+    (a deadlock, an undo, a replay that went elsewhere). A BaseException, so that a
+    worker's ``except Exception`` does not swallow it."""
+
+
+class Channel:
+    """The worker's end of the conversation with the controller."""
+
+    __slots__ = ("conn", "prev", "aborting")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.prev: Any = None  # the value of the last operation, sent with the next message
+        self.aborting = False
+
+    def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> None:
+        if self.aborting:  # unwinding an abandoned schedule: release what is held, take nothing
+            if kind in (ACQUIRE, TRY_ACQUIRE, CHECKPOINT):
+                raise Aborted()
+            return
+        self.conn.send(("op", self.prev, kind, key, label, needs, reentrant))
+        self.prev = None
+        if self.conn.recv_bytes() != GO:
+            self.aborting = True
+            raise Aborted()
+
+
+_ACTIVE: Optional[Channel] = None
+
+
+def activate(channel: Optional[Channel]) -> None:
+    global _ACTIVE
+    _ACTIVE = channel
+
+
+def checkpoint(label: str = "checkpoint") -> None:
+    """A scheduling point under control; does nothing (and costs a global lookup) outside."""
+    channel = _ACTIVE
+    if channel is not None:
+        channel.point(CHECKPOINT, "checkpoint", label)
+
+
+# -- identity of locks across processes --------------------------------------------------
+
+
+def lock_identity(lock: Any) -> Tuple[str, bool]:
+    """A key naming the same lock in every process that shares it, and whether it is reentrant.
+
+    A semaphore made under spawn or forkserver is named; under fork it is not, but its
+    handle (an address in memory mapped before the fork) is the same in every child. A
+    Manager's lock is named by its server and the object's id there.
+    """
+    if isinstance(lock, managers.BaseProxy):
+        token = lock._token
+        return f"manager:{token.address}:{token.id}", token.typeid == "RLock"
+    semlock = lock._semlock
+    name = getattr(semlock, "name", None)
+    ident = f"sem:{name}" if name else f"sem@{semlock.handle:x}/{id(lock):x}"
+    return ident, isinstance(lock, synchronize.RLock)
+
+
+def is_lock(value: Any) -> bool:
+    if isinstance(value, (synchronize.Lock, synchronize.RLock)):
+        return True
+    return isinstance(value, managers.AcquirerProxy) and value._token.typeid in ("Lock", "RLock")
+
+
+def module_locks(namespace: Dict[str, Any]) -> Dict[str, str]:
+    """The locks a worker's module creates at import (``LOCK = Lock()``), by global name."""
+    return {name: lock_identity(value)[0] for name, value in namespace.items() if is_lock(value)}
+
+
+# -- what can be controlled -------------------------------------------------------------
+
+_PLAIN = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range)
+_UNSUPPORTED = (
+    "Queue", "JoinableQueue", "SimpleQueue", "Event", "Condition", "Semaphore",
+    "BoundedSemaphore", "Barrier", "Pool", "Process", "Connection",
+)
+
+
+def classify(value: Any, name: str) -> str:
+    """What kind of shared object ``value`` is, or :class:`Uncontrollable` if it cannot be
+    scheduled (something that can block or communicate where racecourse does not look)."""
+    if isinstance(value, sharedctypes.SynchronizedArray):
+        return "synchronized-array"
+    if isinstance(value, sharedctypes.SynchronizedBase):
+        return "synchronized-value"
+    if isinstance(value, ctypes.Array):
+        return "raw-array"
+    if isinstance(value, ctypes._SimpleCData):
+        return "raw-value"
+    if isinstance(value, shared_memory.SharedMemory):
+        return "shared-memory"
+    if is_lock(value):
+        return "lock"
+    if isinstance(value, managers.BaseProxy):
+        kind = {
+            managers.ValueProxy: "manager-value",
+            managers.DictProxy: "manager-dict",
+            managers.ListProxy: "manager-list",
+            managers.NamespaceProxy: "manager-namespace",
+            managers.ArrayProxy: "manager-array",
+        }.get(type(value))
+        if kind is None:
+            raise Uncontrollable(f"{name} is a Manager {value._token.typeid} proxy, which racecourse cannot schedule")
+        return kind
+    if type(value).__name__ in _UNSUPPORTED:
+        raise Uncontrollable(
+            f"{name} is a {type(value).__name__}, which can wait or communicate where racecourse "
+            "does not look; control schedules Values, Arrays, shared memory, Manager "
+            "dict/list/Value/Namespace/Array proxies and locks"
+        )
+    if isinstance(value, _PLAIN):
+        return "plain"
+    return "copied"  # a plain Python object: each process has its own copy, nothing to schedule
+
+
+# -- the wrappers ---------------------------------------------------------------------------
+
+
+class ControlledLock:
+    """A Lock, RLock or Manager lock whose acquire and release are scheduling points."""
+
+    def __init__(self, real: Any, key: str, label: str, reentrant: bool, channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._reentrant = reentrant
+        self._channel = channel
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        # A timed acquire is modelled as a try: the parent does not let time pass.
+        waits = block and timeout is None
+        self._channel.point(ACQUIRE if waits else TRY_ACQUIRE, self._key, self._label, None, self._reentrant)
+        got = bool(self._real.acquire(False))
+        if waits and not got:
+            raise RuntimeError(
+                f"racecourse: {self._label} was held by something the controller does not see"
+            )
+        self._channel.prev = got
+        return got
+
+    def release(self) -> None:
+        channel = self._channel
+        try:
+            channel.point(RELEASE, self._key, self._label, None, self._reentrant)
+        except Aborted:  # told to stop right here: the lock is still ours to give back
+            self._real.release()
+            raise
+        if channel.aborting:
+            try:
+                self._real.release()
+            except (ValueError, AssertionError, RuntimeError):
+                pass  # unwinding: it was not held after all
+            return
+        self._real.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+class ControlledValue:
+    """``Value``/``RawValue`` (or a Manager's Value): ``.value`` reads and writes are points."""
+
+    def __init__(
+        self, obj: Any, label: str, channel: Channel, lock: Optional[ControlledLock] = None, read: Any = None,
+        write: Any = None,
+    ) -> None:
+        self._obj = obj
+        self._label = label
+        self._channel = channel
+        self._lock = lock
+        self._needs = lock._key if lock is not None else None
+        self._reentrant = lock._reentrant if lock is not None else False
+        self._read: Callable[[], Any] = read or (lambda: obj.value)
+        self._write: Callable[[Any], None] = write or (lambda v: setattr(obj, "value", v))
+
+    @property
+    def value(self) -> Any:
+        self._channel.point(READ, self._label, self._label, self._needs, self._reentrant)
+        result = self._read()
+        self._channel.prev = result
+        return result
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        self._channel.point(WRITE, self._label, self._label, self._needs, self._reentrant)
+        self._write(new)
+        self._channel.prev = new
+
+    # The Manager ValueProxy spelling.
+    def get(self) -> Any:
+        return self.value
+
+    def set(self, new: Any) -> None:
+        self.value = new
+
+    # The synchronized wrapper's spelling of its lock.
+    def get_lock(self) -> ControlledLock:
+        if self._lock is None:
+            raise AttributeError(f"{self._label} has no lock (it was made with lock=False)")
+        return self._lock
+
+    def get_obj(self) -> "ControlledValue":
+        return ControlledValue(self._obj, self._label, self._channel, read=self._read, write=self._write)
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        return self.get_lock().acquire(block, timeout)
+
+    def release(self) -> None:
+        self.get_lock().release()
+
+    def __enter__(self) -> bool:
+        return self.get_lock().acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.get_lock().release()
+
+
+class ControlledSequence:
+    """``Array``/``RawArray`` or a Manager list/array: each item's read and write is a point;
+    a slice is one read or write of the whole sequence."""
+
+    def __init__(self, obj: Any, label: str, channel: Channel, lock: Optional[ControlledLock] = None) -> None:
+        self._obj = obj
+        self._label = label
+        self._channel = channel
+        self._lock = lock
+        self._needs = lock._key if lock is not None else None
+        self._reentrant = lock._reentrant if lock is not None else False
+
+    def _where(self, index: Any) -> str:
+        if isinstance(index, slice):
+            return self._label
+        if isinstance(index, int) and index < 0:
+            index += len(self._obj)
+        return f"{self._label}[{index}]"
+
+    def __getitem__(self, index: Any) -> Any:
+        where = self._where(index)
+        self._channel.point(READ, where, where if not isinstance(index, slice) else f"{self._label}[:]",
+                            self._needs, self._reentrant)
+        result = self._obj[index]
+        self._channel.prev = result
+        return result
+
+    def __setitem__(self, index: Any, new: Any) -> None:
+        where = self._where(index)
+        self._channel.point(WRITE, where, where, self._needs, self._reentrant)
+        self._obj[index] = new
+        self._channel.prev = new
+
+    def __len__(self) -> int:
+        return len(self._obj)  # the length of a shared sequence never changes under a worker
+
+    def __iter__(self) -> Iterator[Any]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def get_lock(self) -> ControlledLock:
+        if self._lock is None:
+            raise AttributeError(f"{self._label} has no lock (it was made with lock=False)")
+        return self._lock
+
+    def get_obj(self) -> "ControlledSequence":
+        return ControlledSequence(self._obj, self._label, self._channel)
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        return self.get_lock().acquire(block, timeout)
+
+    def release(self) -> None:
+        self.get_lock().release()
+
+    def __enter__(self) -> bool:
+        return self.get_lock().acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.get_lock().release()
+
+
+class ControlledProxy(ControlledSequence):
+    """A Manager dict, list or array proxy. Item access is a point per key; any other
+    method (``append``, ``update``, ``keys``...) is one request, so one atomic point."""
+
+    def _where(self, index: Any) -> str:
+        if isinstance(self._obj, managers.DictProxy):
+            return f"{self._label}[{index!r}]"
+        return super()._where(index)
+
+    def __len__(self) -> int:
+        self._channel.point(READ, self._label, f"len({self._label})")
+        result = len(self._obj)
+        self._channel.prev = result
+        return result
+
+    def __contains__(self, item: Any) -> bool:
+        self._channel.point(READ, self._label, f"{item!r} in {self._label}")
+        result = item in self._obj
+        self._channel.prev = result
+        return result
+
+    def __delitem__(self, index: Any) -> None:
+        self._channel.point(UPDATE, self._label, f"del {self._where(index)}")
+        del self._obj[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        self._channel.point(READ, self._label, f"iter({self._label})")
+        items = list(self._obj.keys() if isinstance(self._obj, managers.DictProxy) else self._obj[:])
+        return iter(items)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        where = self._where(key)
+        self._channel.point(READ, where, where)
+        result = self._obj.get(key, default)
+        self._channel.prev = result
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._obj, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+        channel, label = self._channel, f"{self._label}.{name}()"
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            channel.point(UPDATE, self._label, label)
+            result = attribute(*args, **kwargs)
+            channel.prev = result if isinstance(result, _PLAIN) else None
+            return result
+
+        return request
+
+
+class ControlledNamespace:
+    """A Manager Namespace: reading and setting each attribute is one request, one point."""
+
+    def __init__(self, proxy: Any, label: str, channel: Channel) -> None:
+        object.__setattr__(self, "_rc", (proxy, label, channel))
+
+    def __getattr__(self, name: str) -> Any:
+        proxy, label, channel = object.__getattribute__(self, "_rc")
+        where = f"{label}.{name}"
+        channel.point(READ, where, where)
+        result = getattr(proxy, name)
+        channel.prev = result
+        return result
+
+    def __setattr__(self, name: str, new: Any) -> None:
+        proxy, label, channel = object.__getattribute__(self, "_rc")
+        where = f"{label}.{name}"
+        channel.point(WRITE, where, where)
+        setattr(proxy, name, new)
+        channel.prev = new
+
+    def __delattr__(self, name: str) -> None:
+        proxy, label, channel = object.__getattribute__(self, "_rc")
+        where = f"{label}.{name}"
+        channel.point(UPDATE, where, f"del {where}")
+        delattr(proxy, name)
+
+
+class ControlledBuffer:
+    """``block.buf`` of a SharedMemory block, or a ``cast()`` of it: item reads and writes
+    are points, keyed by byte offset so that differently cast views of the same bytes meet."""
+
+    def __init__(self, view: Any, label: str, channel: Channel) -> None:
+        self._view: Any = view
+        self._label = label
+        self._channel = channel
+
+    def cast(self, format: str, *shape: Any) -> "ControlledBuffer":  # noqa: A002 - memoryview's name
+        return ControlledBuffer(self._view.cast(format, *shape), self._label, self._channel)
+
+    def _where(self, index: Any) -> Tuple[str, str]:
+        if isinstance(index, slice):
+            return self._label, f"{self._label}[{index.start or 0}:{'' if index.stop is None else index.stop}]"
+        if index < 0:
+            index += len(self._view)
+        return f"{self._label}@{index * self._view.itemsize}", f"{self._label}[{index}]"
+
+    def __getitem__(self, index: Any) -> Any:
+        key, label = self._where(index)
+        self._channel.point(READ, key, label)
+        result = self._view[index]
+        if isinstance(result, memoryview):
+            result = result.tobytes()  # a copy: later reads of the slice would be invisible
+        self._channel.prev = result
+        return result
+
+    def __setitem__(self, index: Any, new: Any) -> None:
+        key, label = self._where(index)
+        self._channel.point(WRITE, key, label)
+        self._view[index] = new
+        self._channel.prev = new
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def release(self) -> None:
+        self._view.release()
+
+    def __enter__(self) -> "ControlledBuffer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)  # format, itemsize, nbytes, tobytes...
+
+
+class ControlledSharedMemory:
+    """A SharedMemory block whose ``buf`` is a :class:`ControlledBuffer`."""
+
+    def __init__(self, block: shared_memory.SharedMemory, label: str, channel: Channel) -> None:
+        self._block = block
+        self._label = label
+        self._channel = channel
+
+    @property
+    def buf(self) -> ControlledBuffer:
+        buf = self._block.buf
+        assert buf is not None, "the block was closed"
+        return ControlledBuffer(buf, self._label, self._channel)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._block, name)  # name, size, close...
+
+
+def _lock(real: Any, label: str, channel: Channel, locks: Dict[str, ControlledLock]) -> ControlledLock:
+    """One wrapper per real lock, whichever path reaches it (``lock``, ``counter.get_lock()``)."""
+    key, reentrant = lock_identity(real)
+    if key not in locks:
+        locks[key] = ControlledLock(real, key, label, reentrant, channel)
+    return locks[key]
+
+
+def instrument(value: Any, name: str, channel: Channel, locks: Dict[str, ControlledLock]) -> Any:
+    """The controlled stand-in for one shared object (plain objects pass through)."""
+    kind = classify(value, name)
+    if kind == "synchronized-value":
+        lock = _lock(value.get_lock(), f"{name}.lock", channel, locks)
+        return ControlledValue(value.get_obj(), name, channel, lock)
+    if kind == "synchronized-array":
+        lock = _lock(value.get_lock(), f"{name}.lock", channel, locks)
+        return ControlledSequence(value.get_obj(), name, channel, lock)
+    if kind == "raw-value":
+        return ControlledValue(value, name, channel)
+    if kind == "raw-array":
+        return ControlledSequence(value, name, channel)
+    if kind == "shared-memory":
+        return ControlledSharedMemory(value, name, channel)
+    if kind == "lock":
+        return _lock(value, name, channel, locks)
+    if kind == "manager-value":
+        return ControlledValue(value, name, channel, read=value.get, write=value.set)
+    if kind in ("manager-dict", "manager-list", "manager-array"):
+        return ControlledProxy(value, name, channel)
+    if kind == "manager-namespace":
+        return ControlledNamespace(value, name, channel)
+    return value
+
+
+def instrument_module_locks(
+    namespace: Dict[str, Any], parents: Dict[str, str], channel: Channel, locks: Dict[str, ControlledLock]
+) -> None:
+    """Wrap the locks the worker's module made at import, in this process's copy of the module.
+
+    Under fork the child holds the parent's very lock (same identity as the parent saw it):
+    one shared lock. Under spawn and forkserver the child imported the module afresh and
+    made a lock of its own; its identity differs from the parent's, and the controller is
+    told that it is private to this process, which is exactly what it is.
+    """
+    for name, value in list(namespace.items()):
+        if not is_lock(value):
+            continue
+        key, reentrant = lock_identity(value)
+        label = name
+        if parents.get(name) != key:
+            key = f"{key}@pid{os.getpid()}"  # this process's own lock: nobody else can hold it
+            label = f"{name} (own copy)"
+        if key not in locks:
+            locks[key] = ControlledLock(value, key, label, reentrant, channel)
+        namespace[name] = locks[key]
