@@ -7,18 +7,16 @@ start method and process count), and that nothing is left running.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import multiprocessing
-import sys
-import types
 from xml.etree import ElementTree
 
 import pytest
 from support import leaked_shm_entries, run_cli, shm_entries, start_methods
 
 from racecourse import bench
+from racecourse import control
 from racecourse.bench import chart, measure
 
 METHOD = start_methods()[0]
@@ -57,8 +55,7 @@ def test_bench_json_and_svg(tiny, capsys, tmp_path):
     assert set(data["trials_per_s"]) == {METHOD} and data["trials_per_s"][METHOD] > 0
     assert 0 <= data["race_share"][METHOD] <= 1
 
-    controller = importlib.util.find_spec("racecourse.control") is not None
-    assert (data["schedules_per_s"] is None) == (not controller)
+    assert data["schedules_per_s"] > 0
 
     root = ElementTree.parse(picture).getroot()
     assert root.tag == SVG + "svg"
@@ -108,30 +105,20 @@ def test_short_rates_and_ratios():
     assert chart.ratio(2.5) == "2.5x" and chart.ratio(1 / 943) == "1/943"
 
 
-def test_schedules_adapter_reports_not_available_without_a_controller(monkeypatch):
-    monkeypatch.setitem(sys.modules, "racecourse.control", None)  # importing it raises ImportError
-    per_s, note = measure.schedules_rate(METHOD, 10)
-    assert per_s is None and note.startswith("not available")
+def test_schedules_per_second_come_from_the_controlled_scheduler(monkeypatch):
+    explored = []
+    real_explore = control.explore
 
+    def counting_explore(scenario, **options):
+        result = real_explore(scenario, **options)
+        explored.append((scenario.id, options.get("strategy"), result.schedules))
+        return result
 
-def test_schedules_adapter_calls_the_controller_when_it_exists(monkeypatch):
-    calls = []
-
-    def explore(scenario, **options):
-        calls.append((scenario.id, options))
-        return types.SimpleNamespace(schedules=options["budget"])
-
-    monkeypatch.setitem(sys.modules, "racecourse.control", types.SimpleNamespace(explore=explore))
+    monkeypatch.setattr(control, "explore", counting_explore)
     per_s, note = measure.schedules_rate(METHOD, 25)
-    assert per_s is not None and per_s > 0 and "25 schedules" in note
-    assert calls == [("raw-value", {"processes": 2, "ops": 1, "strategy": "random", "budget": 25, "seed": 1,
-                                    "start_method": METHOD})]
-
-
-def test_schedules_adapter_with_a_different_controller_api(monkeypatch):
-    monkeypatch.setitem(sys.modules, "racecourse.control", types.SimpleNamespace())
-    per_s, note = measure.schedules_rate(METHOD, 10)
-    assert per_s is None and "no entry point the bench knows" in note
+    assert per_s is not None and per_s > 0 and "25 random schedules" in note
+    assert explored == [("raw-value", "random", 10), ("raw-value", "random", 25)]  # warm-up, then measured
+    assert multiprocessing.active_children() == []
 
 
 BAD = [
