@@ -1,6 +1,7 @@
 """racecourse: race conditions in Python multiprocessing, demonstrated and verified."""
 
-from .api import explore, stress
+from .api import explore, replay, stress
+from .control.exploration import Exploration, ScheduleRun
 from .control.instrument import checkpoint
 from .model import Defaults, Expect, Scenario
 from .results import Failure, RunResult, TrialResult
@@ -10,12 +11,15 @@ __version__ = "0.1.0"
 __all__ = [
     "Defaults",
     "Expect",
+    "Exploration",
     "Failure",
     "RunResult",
     "Scenario",
+    "ScheduleRun",
     "TrialResult",
     "checkpoint",
     "explore",
+    "replay",
     "stress",
     "__version__",
 ]

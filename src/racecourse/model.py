@@ -54,6 +54,19 @@ def _product(processes: int, ops: int) -> int:
     return processes * ops
 
 
+class FixedCount:
+    """An expected count that does not depend on the sizes (picklable, unlike a lambda)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __call__(self, processes: int, ops: int) -> int:
+        return self.value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One entry of the catalogue.

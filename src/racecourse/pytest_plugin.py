@@ -7,20 +7,24 @@
   chosen start method. ``@pytest.mark.racecourse(start_methods=[...])`` narrows that for
   one test (for code that is only meant to work under some of them).
 - The ``racecourse`` fixture is the API bound to that start method:
-  ``racecourse.stress(worker, build=..., observe=...)`` and ``racecourse.explore(...)``
+  ``racecourse.stress(...)``, ``racecourse.explore(...)`` and ``racecourse.replay(...)``
   return results; ``racecourse.check_stress(...)`` and ``racecourse.check_explore(...)``
-  fail the test with the full report (for explore: the schedule, the replay command and
-  the timeline) when the code is not correct.
+  fail the test with the full report (for explore: the minimal failing schedule, the
+  command that replays it and the timeline) when the code is not correct.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import pytest
 
 from .sharing import available_start_methods
+
+if TYPE_CHECKING:
+    from .control.exploration import Exploration, ScheduleRun
+    from .results import RunResult
 
 START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
 
@@ -83,23 +87,52 @@ def start_method(request: pytest.FixtureRequest) -> str:
 
 
 class BoundRacecourse:
-    """racecourse's API with the start method filled in."""
+    """racecourse's API (``racecourse.stress``, ``explore``, ``replay``) with this run's
+    start method filled in, plus ``check_*`` versions that fail the test with the report."""
 
     def __init__(self, start_method: str) -> None:
         self.start_method = start_method
 
-    def stress(self, worker: Any, **options: Any) -> Any:
+    def stress(self, target: Any, **options: Any) -> RunResult:
+        """:func:`racecourse.stress` under this run's start method."""
         from .api import stress
 
         options.setdefault("start_method", self.start_method)
-        return stress(worker, **options)
+        return stress(target, **options)
 
-    def check_stress(self, worker: Any, **options: Any) -> Any:
+    def check_stress(self, target: Any, **options: Any) -> RunResult:
         """Like ``stress``, and fail the test with the report when a trial was not correct."""
-        result = self.stress(worker, **options)
+        result = self.stress(target, **options)
         if not result.ok:
             pytest.fail(result.report(), pytrace=False)
         return result
+
+    def explore(self, target: Any, **options: Any) -> Exploration:
+        """:func:`racecourse.explore` under this run's start method."""
+        from .api import explore
+
+        options.setdefault("start_method", self.start_method)
+        return explore(target, **options)
+
+    def check_explore(self, target: Any, *, complete: bool = True, **options: Any) -> Exploration:
+        """Like ``explore``, and fail the test when a schedule went wrong, with the simplest
+        failing schedule, the command that replays it and its timeline. With ``complete``
+        (the default), an exhaustive exploration that ran out of budget fails too: it did
+        not check every interleaving."""
+        result = self.explore(target, **options)
+        if not result.ok:
+            pytest.fail(result.report(), pytrace=False)
+        if complete and result.strategy == "exhaustive" and not result.complete:
+            pytest.fail(f"{result.report()}\nthe budget ran out before every schedule ran: raise budget= "
+                        "or explore smaller sizes (or pass complete=False)", pytrace=False)
+        return result
+
+    def replay(self, target: Any, **options: Any) -> ScheduleRun:
+        """:func:`racecourse.replay` under this run's start method."""
+        from .api import replay
+
+        options.setdefault("start_method", self.start_method)
+        return replay(target, **options)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from ..control import (
     Execution,
     RunState,
     ScheduleError,
+    ScheduleRun,
     Step,
     Uncontrollable,
     explore,
@@ -186,8 +187,7 @@ def explore_command(args: argparse.Namespace) -> int:
     print(f"failing: {result.failing:,}  deadlocks: {result.deadlocks:,}")
     failure = result.first_failure
     if failure is not None:
-        print(f"first failing schedule: {failure.schedule}  "
-              f"(racecourse replay {scenario.id} --schedule {failure.sized})")
+        print(f"first failing schedule: {failure.schedule}  ({failure.replay_command})")
         print()
         print(failure.timeline(colour=colour))
     print()
@@ -236,17 +236,7 @@ def replay_command(args: argparse.Namespace) -> int:
     method = execution.start_method
     _write_svg(args.svg, timeline_svg(execution, scenario.id, method))
     if args.json:
-        print(json.dumps({
-            "scenario": scenario.id,
-            "schedule": execution.schedule_text,
-            "outcome": execution.outcome,
-            "ok": execution.correct,
-            "steps": [step.to_json(number) for number, step in enumerate(execution.steps, 1)],
-            "deadlock": execution.deadlock,
-            "start_method": method,
-            "processes": processes,
-            "ops": ops,
-        }, indent=2))
+        print(json.dumps(ScheduleRun(execution, scenario).to_json(), indent=2))
     else:
         print(timeline_text(execution, scenario.id, method, colour=use_colour(sys.stdout)))
     return _status(scenario, method, execution)
@@ -366,7 +356,7 @@ def _play(controller: Controller, scenario: Scenario) -> int:
         except _Quit:
             print(f"schedule so far: {format_schedule(player.chosen) or '(empty)'}")
             return EXIT_OK
-        _show_ending(execution, scenario.id)
+        _show_ending(execution, scenario)
         try:
             answer = _ask("u to undo the last step, anything else to quit: ")
         except _Quit:
@@ -377,7 +367,7 @@ def _play(controller: Controller, scenario: Scenario) -> int:
         return EXIT_OK
 
 
-def _show_ending(execution: Execution, scenario_id: str) -> None:
+def _show_ending(execution: Execution, scenario: Scenario) -> None:
     if execution.status == "deadlock":
         print(paint(f"deadlock reached: {execution.deadlock}", "red"))
     else:
@@ -385,5 +375,5 @@ def _show_ending(execution: Execution, scenario_id: str) -> None:
         if lost:
             print(paint(f"{len(lost)} update{'s were' if len(lost) != 1 else ' was'} lost", "red"))
         print(paint(f"outcome: {execution.outcome}", "green" if execution.correct else "red"))
-    again = f"racecourse replay {scenario_id} --schedule {execution.sized_schedule}"
+    again = catalogue.replay_command(scenario, execution.sized_schedule, execution.start_method)
     print(f"schedule: {execution.schedule_text}  ({again})")

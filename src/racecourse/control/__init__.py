@@ -21,7 +21,7 @@ from .engine import (
     Step,
     refuse_uncontrollable,
 )
-from .exploration import DEFAULT_BUDGET, Exploration, Failure, explore
+from .exploration import DEFAULT_BUDGET, Exploration, Failure, ScheduleRun, explore
 from .instrument import Uncontrollable, checkpoint
 from .schedule import ScheduleError, format_schedule, parse_schedule
 from .strategies import STRATEGIES, follow, replay, replaying
@@ -38,6 +38,7 @@ __all__ = [
     "RunState",
     "STRATEGIES",
     "ScheduleError",
+    "ScheduleRun",
     "Step",
     "Uncontrollable",
     "checkpoint",

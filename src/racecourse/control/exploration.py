@@ -5,11 +5,12 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
+from ..catalogue import replay_command
 from ..model import Expect, Scenario
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
-from .engine import ControlError, Controller, Execution
+from .engine import ControlError, Controller, Execution, Step
 from .strategies import STRATEGIES, Exhaustive, pct_schedules, random_schedules, replay
 from .timeline import timeline_svg, timeline_text
 
@@ -19,12 +20,16 @@ Progress = Callable[[int, Optional[int]], None]
 
 
 @dataclass
-class Failure:
-    """The first schedule that went wrong, ready to replay."""
+class ScheduleRun:
+    """One schedule run to its end, for a person or a script: what ``racecourse.replay``
+    returns; ``to_json()`` has the keys of ``racecourse replay --json``."""
 
     execution: Execution
-    scenario_id: str
-    start_method: str
+    scenario: Scenario
+
+    @property
+    def start_method(self) -> str:
+        return self.execution.start_method
 
     @property
     def schedule(self) -> str:
@@ -40,20 +45,58 @@ class Failure:
         return self.execution.outcome
 
     @property
+    def ok(self) -> bool:
+        """The count and the invariant came out right (no deadlock, no error)."""
+        return self.execution.correct
+
+    @property
     def deadlock(self) -> Optional[str]:
         return self.execution.deadlock
 
+    @property
+    def steps(self) -> List[Step]:
+        return self.execution.steps
+
+    @property
+    def replay_command(self) -> str:
+        """A shell command that runs this schedule again and prints its timeline."""
+        return replay_command(self.scenario, self.sized, self.start_method)
+
     def timeline(self, colour: bool = False) -> str:
-        return timeline_text(self.execution, self.scenario_id, self.start_method, colour=colour)
+        return timeline_text(self.execution, self.scenario.id, self.start_method, colour=colour)
 
     def svg(self) -> str:
-        return timeline_svg(self.execution, self.scenario_id, self.start_method)
+        return timeline_svg(self.execution, self.scenario.id, self.start_method)
 
     def to_json(self) -> Dict[str, Any]:
-        data: Dict[str, Any] = {"schedule": self.schedule, "outcome": self.outcome, "sized": self.sized}
+        return {
+            "scenario": self.scenario.id,
+            "schedule": self.schedule,
+            "outcome": self.outcome,
+            "ok": self.ok,
+            "steps": [step.to_json(number) for number, step in enumerate(self.steps, 1)],
+            "deadlock": self.deadlock,
+            "start_method": self.start_method,
+            "processes": self.execution.processes,
+            "ops": self.execution.ops,
+        }
+
+
+class Failure(ScheduleRun):
+    """The simplest failing schedule an exploration met (fewest context switches), ready to
+    replay."""
+
+    def to_json(self) -> Dict[str, Any]:
+        data: Dict[str, Any] = {"schedule": self.schedule, "outcome": self.outcome, "sized": self.sized,
+                                "replay": self.replay_command}
         if self.deadlock:
             data["deadlock"] = self.deadlock
         return data
+
+
+def context_switches(schedule: Sequence[int]) -> int:
+    """How often a schedule passes from one process to another: the fewer, the simpler."""
+    return sum(1 for before, after in zip(schedule, schedule[1:]) if before != after)
 
 
 @dataclass
@@ -108,6 +151,23 @@ class Exploration:
         if self.deadlocks:
             found += f", {self.deadlocks:,} deadlocked"
         return found
+
+    def report(self) -> str:
+        """What the exploration found, for a person: the verdict and, when a schedule went
+        wrong, the simplest one, the command that replays it, and its timeline."""
+        ops = f"{self.ops} op{'s' if self.ops != 1 else ''}"
+        lines = [f"{self.scenario.id} ({self.start_method}, {self.processes} processes x {ops}, "
+                 f"{self.strategy} exploration): {self.verdict()}"]
+        lines.append("outcomes: " + "; ".join(f"{outcome} ({count:,})" for outcome, count in self.outcomes.items()))
+        failure = self.first_failure
+        if failure is not None:
+            lines.append(f"minimal failing schedule: {failure.schedule} (fewest context switches): {failure.outcome}")
+            lines.append(f"replay: {failure.replay_command}")
+            for process, (summary, trace) in sorted(failure.execution.errors.items()):
+                lines.append(f"process {process} raised {summary}")
+                lines.extend("    " + line for line in trace.rstrip().splitlines())
+            lines.extend(["", failure.timeline()])
+        return "\n".join(lines)
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -183,7 +243,7 @@ def explore(
                 result.failing += 1
                 result.deadlocks += execution.status == "deadlock"
                 result.errors += bool(execution.errors) and not _documented(scenario, execution)
-                if first is None:
+                if first is None or context_switches(execution.schedule) < context_switches(first.schedule):
                     first = execution
             if progress is not None and result.schedules % 100 == 0:
                 progress(result.schedules, cap)
@@ -199,7 +259,7 @@ def explore(
                     f"schedule {first.schedule_text} gave {first.outcome!r}, then {again.outcome!r} on replay: "
                     "the worker does something racecourse does not see"
                 )
-            result.first_failure = Failure(again, scenario.id, active.start_method)
+            result.first_failure = Failure(again, scenario)
     finally:
         result.seconds = time.monotonic() - started
         result.outcomes = dict(sorted(outcomes.items(), key=lambda item: (-item[1], item[0])))
