@@ -13,11 +13,11 @@ import sys
 import textwrap
 
 import pytest
-from support import nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
 
 import racecourse
 from racecourse import catalogue
 from racecourse.control import ScheduleError
+from support import nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
 
 METHODS = start_methods()
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
