@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import json
 import os
 import pkgutil
 import shlex
@@ -208,16 +209,17 @@ def _api_replay_command(scenario: Scenario, schedule: str, start_method: str) ->
     references.update({name: _importable(function) for name, function in functions.items() if function is not None})
     if any(reference is None for reference in references.values()):
         return ("(no replay command: a function is not importable by name, so call racecourse.replay("
-                f"<the same functions>, schedule={schedule!r}, start_method={start_method!r}))")
+                f"<the same functions>, schedule={json.dumps(schedule)}, start_method={json.dumps(start_method)}))")
     modules = sorted({reference.rsplit(".", 1)[0] for reference in references.values() if reference})
     roots = sorted({_import_root(name) for name in modules} - {""})
     arguments = [str(references.pop("worker"))] + [f"{name}={reference}" for name, reference in references.items()]
     if isinstance(scenario.expected, FixedCount):
         arguments.append(f"expected={scenario.expected.value!r}")
-    arguments += [f"schedule={schedule!r}", f"start_method={start_method!r}"]
+    # Double-quoted Python strings (JSON's), so that the shell quoting stays readable.
+    arguments += [f"schedule={json.dumps(schedule)}", f"start_method={json.dumps(start_method)}"]
     code = "; ".join([
         "import sys",
-        *([f"sys.path[:0] = {roots!r}"] if roots else []),
+        *([f"sys.path[:0] = {json.dumps(roots)}"] if roots else []),
         f"import racecourse, {', '.join(modules)}",
         f"run = racecourse.replay({', '.join(arguments)})",
         "print(run.timeline())",
