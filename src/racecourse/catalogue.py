@@ -241,7 +241,7 @@ def _import_root(module_name: str) -> str:
     """The directory a module was imported from (its top package's parent)."""
     module = sys.modules.get(module_name)
     path = getattr(module, "__file__", None)
-    if not path:
+    if not isinstance(path, str):
         return ""
     root = os.path.dirname(os.path.abspath(path))
     levels = module_name.count(".") + (os.path.basename(path) == "__init__.py")

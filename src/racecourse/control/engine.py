@@ -553,8 +553,10 @@ class Controller:
         if scenario.observe is not None:
             execution.expected = self.expected
             execution.observed = int(call_with(scenario.observe, self.peek))
-            lost = execution.lost
-            shortfall = f" (expected {execution.expected}, {lost} lost)" if lost else ""
+            lost = execution.lost or 0
+            # A count above the expected one (money created by a lost debit) is no "-60 lost".
+            shortfall = (f" (expected {execution.expected}, {lost} lost)" if lost > 0
+                         else f" (expected {execution.expected}, {-lost} too many)" if lost else "")
             parts.append(f"count={execution.observed}{shortfall}")
         if execution.violation is not None:
             parts.append(execution.violation)
