@@ -17,6 +17,7 @@ import pytest
 import racecourse
 from racecourse import catalogue
 from racecourse.control import ScheduleError
+from racecourse.scenarios import raw_value
 from support import nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
 
 METHODS = start_methods()
@@ -111,6 +112,23 @@ def test_replay_command_of_a_declared_scenario_names_its_file():
                                            ["--schedule", failure.sized, "--start-method", METHODS[0]])
     found = catalogue.resolve_one(target)
     assert (found.id, found.path, found.attribute) == ("wallet", __file__, "WALLET")
+
+
+def counter_value(counter):
+    return counter.value
+
+
+# Declared here, with the worker and build of raw_value: found through counter_value's module.
+BORROWED = racecourse.Scenario(id="borrowed", title="t", expect=racecourse.Expect.RACY, build=raw_value.build,
+                               worker=raw_value.worker, observe=counter_value)
+
+
+def test_a_scenario_is_located_in_the_module_that_declares_it():
+    found = catalogue.locate(BORROWED)
+    assert (found.module, found.path, found.attribute) == (__name__, __file__, "BORROWED")
+    unnamed = racecourse.Scenario(id="nowhere", title="t", expect=racecourse.Expect.RACY, build=raw_value.build,
+                                  worker=raw_value.worker, observe=raw_value.observe)
+    assert catalogue.locate(unnamed) is unnamed
 
 
 def test_replay_command_of_functions_reproduces_the_failure_from_another_directory(tmp_path):

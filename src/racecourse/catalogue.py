@@ -163,15 +163,19 @@ def locate(scenario: Scenario) -> Scenario:
     """``scenario`` with its location filled in, when a user passes a ``Scenario`` object
     that their module declares: child processes then find it by file and name, and its
     failures print a ``racecourse replay FILE.py:NAME`` command. Otherwise unchanged."""
-    if scenario.module or scenario.worker is None:
+    if scenario.module:
         return scenario
-    module = sys.modules.get(getattr(scenario.worker, "__module__", "") or "")
-    if module is None:
-        return scenario
-    for attribute, value in vars(module).items():
-        if value is scenario:
-            path = getattr(module, "__file__", None)
-            return _located(scenario, module, os.path.abspath(path) if path else None, attribute)
+    # The module that declares it is, nearly always, the module of one of its functions.
+    functions = (scenario.worker, scenario.build, scenario.check, scenario.observe)
+    names = dict.fromkeys(getattr(function, "__module__", None) for function in functions if function is not None)
+    for name in names:
+        module = sys.modules.get(name or "")
+        if module is None:
+            continue
+        for attribute, value in vars(module).items():
+            if value is scenario:
+                path = getattr(module, "__file__", None)
+                return _located(scenario, module, os.path.abspath(path) if isinstance(path, str) else None, attribute)
     return scenario
 
 
