@@ -86,6 +86,20 @@ def test_results_carry_the_fields_of_the_json():
     assert failure.timeline() in report
 
 
+def withdraw_then_break(balance, index):
+    if balance.value >= 10 and index == 1:
+        raise KeyError("card 1 was never issued")
+
+
+def test_report_of_an_exploration_shows_a_workers_traceback():
+    result = racecourse.explore(withdraw_then_break, build=open_wallet, check=not_overdrawn,
+                                start_method=METHODS[0])
+    assert not result.ok and result.errors > 0
+    report = result.report()
+    assert "process 1 raised KeyError" in report and "card 1 was never issued" in report
+    assert 'raise KeyError("card 1 was never issued")' in report
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_replay_runs_one_schedule_of_a_scenario_or_of_functions(method):
     failing = racecourse.explore(WALLET, start_method=method).first_failure
