@@ -117,7 +117,9 @@ def _executed_lines(tmp_path: pathlib.Path, settings: Dict[str, Any], method: st
     env["COVERAGE_FILE"] = str(tmp_path / ".coverage")
     coverage = [sys.executable, "-m", "coverage"]
     run = [*coverage, "run", f"--rcfile={rcfile}", "program.py", method]
-    for command in (run, [*coverage, "combine", f"--rcfile={rcfile}"], [*coverage, "json", f"--rcfile={rcfile}", "--fail-under=0"]):
+    combine = [*coverage, "combine", f"--rcfile={rcfile}"]
+    report = [*coverage, "json", f"--rcfile={rcfile}", "--fail-under=0"]
+    for command in (run, combine, report):
         done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
     files = json.loads((tmp_path / "coverage.json").read_text())["files"]
