@@ -87,7 +87,7 @@ def test_racecourse_under_test_is_the_installed_wheel() -> None:
     location = pathlib.Path(racecourse.__file__).resolve().parent
     site_packages = pathlib.Path(sysconfig.get_paths()["purelib"]).resolve()
     assert location.parent == site_packages, f"racecourse imported from {location}, not from {site_packages}"
-    assert ROOT not in location.parents, "tests must not import the source tree"
+    assert not {ROOT / "src", ROOT / "scenarios"} & set(location.parents), "tests must not import the source tree"
     assert not list(site_packages.glob("__editable__*racecourse*")), "an editable install, not the wheel"
 
 
