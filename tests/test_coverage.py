@@ -4,8 +4,8 @@ tox's coverage environment measures the suite with pyproject's [tool.coverage]
 configuration. This test runs ``coverage run`` with that same configuration on a small
 program that calls ``racecourse.stress`` under this session's start method, and reads the
 combined data: the worker's lines, which only child processes execute, must show as
-executed, including those of a worker that racecourse stopped with SIGTERM. The same
-program measured with a bare configuration must not show them, so the check can fail.
+executed. The same program measured with a bare configuration must not show them, so the
+check can fail. (A worker racecourse stops with SIGTERM keeps no data: see pyproject.)
 """
 
 from __future__ import annotations
@@ -132,7 +132,9 @@ def test_lines_only_child_processes_run_are_covered(tmp_path, method):
     executed = _executed_lines(tmp_path, _project_run_settings(), method)
     assert PARENT in executed
     assert CHILD in executed, "a line only a worker process ran does not count"
-    assert STOPPED_CHILD in executed, "a line only a worker stopped by SIGTERM ran does not count"
+    # What the figure leaves out: a child stopped by SIGTERM keeps no data (no sigterm =
+    # true, pyproject says why). If this fails, coverage keeps it now: require it instead.
+    assert STOPPED_CHILD not in executed
 
 
 @pytest.mark.parametrize("method", start_methods())
@@ -140,3 +142,4 @@ def test_without_the_configuration_child_lines_are_missed(tmp_path, method):
     executed = _executed_lines(tmp_path, {"parallel": True}, method)
     assert PARENT in executed
     assert CHILD not in executed and STOPPED_CHILD not in executed
+
