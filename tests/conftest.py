@@ -1,0 +1,77 @@
+"""Session-wide rules for racecourse's own test suite.
+
+- A warning raised from racecourse's own code (the library and its scenario files) is an
+  error: the suite is where such a warning gets noticed.
+- fork() in a process that has threads fails the session. The forked child gets a copy of
+  the memory but only the thread that forked, so a lock another thread held at that
+  moment stays held forever in the child; Python 3.12+ warns about it (a
+  DeprecationWarning). The suite is kept clean of it by design, not by filtering:
+  racecourse starts no thread before it forks, and a fork session runs without
+  pytest-xdist, because every xdist worker has execnet's reader thread (an OS thread,
+  which threading.enumerate() does not list). Under xdist the rule cannot hold, so it is
+  checked in every session without xdist, and ``-n`` is refused when the session is a fork
+  session (RACECOURSE_START_METHOD=fork, as tox's fork environments set).
+
+  An "error" filter cannot enforce this: os.fork() clears the exception such a filter
+  raises, and the warning silently disappears. So the warning stays visible and
+  pytest_warning_recorded counts it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from typing import List
+
+import pytest
+
+import racecourse
+from support import START_METHOD_VARIABLE
+
+# The module field is a regular expression matched against the start of the name of the
+# module a warning is attributed to: racecourse, racecourse.cli.run, racecourse.scenarios.x.
+OWN_WARNINGS_ARE_ERRORS = r"error::Warning:racecourse(\.|$)"
+# CPython's message (os.fork and os.forkpty, 3.12+):
+# "This process (pid=123) is multi-threaded, use of fork() may lead to deadlocks in the child."
+FORK_WITH_THREADS = re.compile(r"This process \(pid=\d+\) is multi-threaded, use of fork(pty)?\(\)")
+
+_forks_with_threads: List[str] = []
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """An xdist worker, or the controller of xdist workers."""
+    return hasattr(config, "workerinput") or (config.getoption("numprocesses", None) or 0) > 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("filterwarnings", OWN_WARNINGS_ARE_ERRORS)
+    if hasattr(config, "workerinput"):
+        return
+    if os.environ.get(START_METHOD_VARIABLE) == "fork" and _distributed(config):
+        raise pytest.UsageError(
+            "a fork session runs without -n: every pytest-xdist worker has a reader thread, "
+            "and fork() in a process with threads can deadlock the child (run it with -n 0)"
+        )
+
+
+def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str, nodeid: str) -> None:
+    if FORK_WITH_THREADS.match(str(warning_message.message)):
+        _forks_with_threads.append(nodeid or f"({when})")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _forks_with_threads and not _distributed(session.config):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if _forks_with_threads and not _distributed(config):
+        terminalreporter.write_sep("=", "fork() in a process with threads (fails the session)", red=True)
+        for nodeid in sorted(set(_forks_with_threads)):
+            terminalreporter.write_line(nodeid)
+
+
+def pytest_report_header(config: pytest.Config) -> List[str]:
+    method = os.environ.get(START_METHOD_VARIABLE) or "all available"
+    return [f"racecourse {racecourse.__version__} from {os.path.dirname(racecourse.__file__)}, start methods: {method}"]
