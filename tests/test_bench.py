@@ -13,11 +13,10 @@ import multiprocessing
 from xml.etree import ElementTree
 
 import pytest
-from support import leaked_shm_entries, run_cli, shm_entries, start_methods
 
-from racecourse import bench
-from racecourse import control
+from racecourse import bench, control
 from racecourse.bench import chart, measure
+from support import leaked_shm_entries, run_cli, shm_entries, start_methods
 
 METHOD = start_methods()[0]
 # Small enough for a test: one measurement per figure, a hundredth of the quick sizes.

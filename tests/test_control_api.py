@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import racecourse
-from racecourse.control import ControlError, Controller, ScheduleError, format_schedule, parse_schedule
 from racecourse.api import scenario_from
+from racecourse.control import ControlError, Controller, ScheduleError, format_schedule, parse_schedule
 from support import leaked_shm_entries, shm_entries, start_methods
 
 METHODS = start_methods()

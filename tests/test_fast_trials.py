@@ -7,10 +7,10 @@ import multiprocessing
 import textwrap
 
 import pytest
-from support import nothing_left_behind, run_cli, start_methods  # noqa: F401 (a fixture)
 
 from racecourse import catalogue, fast_trials, stress_runner
 from racecourse.sharing import Share
+from support import nothing_left_behind, run_cli, start_methods  # noqa: F401 (a fixture)
 
 METHODS = start_methods()
 KNOWN = catalogue.builtin_by_id()

@@ -235,7 +235,7 @@ class _FastWorkers(_Workers):
 
     def __init__(self, share: Share, scenario: Scenario, shared: Shared, processes: int, ops: int, trials: int):
         ctx: Any = share.context
-        self.barrier = None  # type: ignore[assignment]  # no Barrier: the control block is the start line
+        self.barrier = None  # no Barrier: the control block is the start line
         self.control = ctx.RawArray("q", _SLOTS + 2 * processes)  # zero-filled: nothing run yet
         self.results, results_sender = ctx.Pipe(duplex=False)
         self.finals: Dict[bytes, int] = {}

@@ -265,7 +265,8 @@ class FastRunResult(_Judged):
         return f"exact in {n:,} of {n:,} trials" if self.scenario.is_counter else f"invariant held in {n:,} of {n:,} trials"
 
     def report(self) -> str:
-        return f"{self.scenario.id} ({self.start_method}, {self.processes} processes x {self.ops} ops, fast trials): {self.verdict()}"
+        sizes = f"{self.processes} processes x {self.ops} ops"
+        return f"{self.scenario.id} ({self.start_method}, {sizes}, fast trials): {self.verdict()}"
 
     def to_json(self) -> Dict[str, Any]:
         n = self.trial_count

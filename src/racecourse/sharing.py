@@ -13,7 +13,6 @@ import multiprocessing
 import multiprocessing.managers
 import multiprocessing.pool
 from multiprocessing import shared_memory
-from multiprocessing.context import BaseContext
 from typing import Any, Callable, List, Optional, Sequence, Union
 
 
@@ -34,7 +33,8 @@ class Share:
 
     def __init__(self, start_method: Optional[str] = None) -> None:
         self.start_method = start_method or default_start_method()
-        self.context: BaseContext = multiprocessing.get_context(self.start_method)
+        # Any: typeshed's BaseContext lacks Process, which every concrete context has.
+        self.context: Any = multiprocessing.get_context(self.start_method)
         self._manager: Optional[multiprocessing.managers.SyncManager] = None
         self._blocks: List[shared_memory.SharedMemory] = []
         self._pools: List[multiprocessing.pool.Pool] = []
@@ -60,7 +60,9 @@ class Share:
         """A zero-filled ``SharedMemory`` block, unlinked when the run ends."""
         block = shared_memory.SharedMemory(create=True, size=size)
         self._blocks.append(block)
-        block.buf[:size] = bytes(size)
+        view = block.buf
+        assert view is not None  # None only after close()
+        view[:size] = bytes(size)
         return block
 
     # -- servers and pools -------------------------------------------------------------
@@ -72,7 +74,7 @@ class Share:
         return self._manager
 
     def Pool(self, processes: int, **kwargs: Any) -> multiprocessing.pool.Pool:  # noqa: N802
-        pool = self.context.Pool(processes, **kwargs)
+        pool: multiprocessing.pool.Pool = self.context.Pool(processes, **kwargs)
         self._pools.append(pool)
         return pool
 

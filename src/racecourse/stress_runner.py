@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from multiprocessing.connection import wait
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from .catalogue import worker_in_child
 from .model import Expect, Scenario, Shared, call_with
@@ -122,6 +122,7 @@ class _Workers:
             watched = [h for h, i in owner.items() if i in pending]
             for index in {owner[handle] for handle in wait(watched, remaining)} & pending:
                 conn = self.conns[index]
+                payload: Any
                 try:
                     kind, payload = conn.recv() if conn.poll() else ("silent", None)
                 except EOFError:  # it closed its pipe without a word: it died
@@ -229,6 +230,8 @@ def run_trial(scenario: Scenario, start_method: str, processes: int, ops: int, t
 def _judge(scenario: Scenario, start_method: str, shared: Shared, expected: Optional[int], seconds: float) -> TrialResult:
     expect = scenario.expect.under(start_method)
     violation = call_with(scenario.check, shared) if scenario.check is not None else None
+    observed: Optional[int]
+    lost: Optional[int]
     if scenario.is_counter:
         assert scenario.observe is not None and expected is not None
         observed = int(call_with(scenario.observe, shared))
