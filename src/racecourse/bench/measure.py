@@ -241,9 +241,11 @@ def cost_table(methods: List[str], plan: Plan, progress: Optional[Progress] = No
         with Share(method) as share:  # one Manager per start method serves every Manager strategy
             workers = _BenchWorkers(share)
             try:
-                pools = {n: share.Pool(n) for n in PROCESS_COUNTS}
-                for n, pool in pools.items():
-                    pool.map(count_locally, [1] * n)  # every Pool process is up before any clock starts
+                # One Pool for every process count (n tasks keep at most n of its processes
+                # busy): a second Pool would fork while the first one's handler threads run.
+                widest = max(PROCESS_COUNTS)
+                pool = share.Pool(widest)
+                pool.map(count_locally, [1] * widest, chunksize=1)  # every Pool process is up before any clock starts
                 for round_number in range(plan.repeats):
                     if progress is not None:
                         progress(f"cost table, {method}, round {round_number + 1} of {plan.repeats}")
@@ -251,7 +253,7 @@ def cost_table(methods: List[str], plan: Plan, progress: Optional[Progress] = No
                         ops = max(1, int(strategy.ops * plan.scale))
                         for processes in PROCESS_COUNTS:
                             if strategy.worker is None:
-                                taken = _pool_map_reduce(pools[processes], processes, ops)
+                                taken = _pool_map_reduce(pool, processes, ops)
                             else:
                                 taken = workers.measure(number, processes, ops)
                             seconds.setdefault((number, processes), []).append(taken)
