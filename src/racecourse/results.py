@@ -14,6 +14,7 @@ EXIT_OK = 0  # every scenario behaved within its declaration
 EXIT_BROKEN = 1  # a scenario declared safe lost an update or broke its invariant
 EXIT_USAGE = 2  # bad usage: nothing was started
 EXIT_FAILED = 3  # a run did not complete: a worker raised, was killed, or timed out
+EXIT_UNAVAILABLE = 4  # run --connect: the Manager server refused the authkey or cannot be reached
 EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
@@ -26,9 +27,10 @@ class Failure:
     process: Optional[int] = None  # worker index, None for the parent
     traceback: str = ""
     exception_type: str = ""
+    who: str = ""  # a process other than a worker or the parent, e.g. a Manager server
 
     def describe(self) -> str:
-        who = "the parent" if self.process is None else f"worker {self.process}"
+        who = self.who or ("the parent" if self.process is None else f"worker {self.process}")
         return f"{who}: {self.message}"
 
 
@@ -61,6 +63,7 @@ class TrialResult:
             data["failure"] = {
                 "kind": self.failure.kind,
                 "process": self.failure.process,
+                "who": self.failure.describe().split(":", 1)[0],
                 "message": self.failure.message,
                 "exception_type": self.failure.exception_type,
                 "traceback": self.failure.traceback,

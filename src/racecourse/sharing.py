@@ -12,9 +12,13 @@ import gc
 import multiprocessing
 import multiprocessing.managers
 import multiprocessing.pool
+import signal
+import socket
 from multiprocessing import shared_memory
 from multiprocessing.context import BaseContext
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+from . import remote
 
 
 def available_start_methods() -> List[str]:
@@ -29,13 +33,30 @@ def default_start_method() -> str:
     return method
 
 
+def describe_exit(code: Optional[int]) -> Tuple[str, str]:
+    """A finished process's exit code in words: ("signal", "killed by SIGKILL") or
+    ("exit", "exited with status 1")."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return "signal", f"killed by {name}"
+    return "exit", f"exited with status {code}"
+
+
 class Share:
     """Makes shared objects for one run and cleans all of them up afterwards."""
 
-    def __init__(self, start_method: Optional[str] = None) -> None:
+    def __init__(self, start_method: Optional[str] = None, connect: Optional[remote.Endpoint] = None) -> None:
         self.start_method = start_method or default_start_method()
         self.context: BaseContext = multiprocessing.get_context(self.start_method)
+        # A server elsewhere that remote_manager() connects to instead of starting one.
+        self.connect = connect
         self._manager: Optional[multiprocessing.managers.SyncManager] = None
+        self._remote: Optional[remote.RemoteManager] = None
+        self._remote_started = False
+        self._remote_key = b""
         self._blocks: List[shared_memory.SharedMemory] = []
         self._pools: List[multiprocessing.pool.Pool] = []
         self._cleanups: List[Callable[[], None]] = []
@@ -68,11 +89,61 @@ class Share:
     def manager(self) -> multiprocessing.managers.SyncManager:
         """One started ``SyncManager`` per run; its server process is shut down at close."""
         if self._manager is None:
-            self._manager = self.context.Manager()
+            manager = multiprocessing.managers.SyncManager(ctx=self.context)
+            manager.start(remote.ignore_sigint)  # Ctrl-C is the parent's to handle
+            self._manager = manager
         return self._manager
 
-    def Pool(self, processes: int, **kwargs: Any) -> multiprocessing.pool.Pool:  # noqa: N802
-        pool = self.context.Pool(processes, **kwargs)
+    def remote_manager(self) -> remote.RemoteManager:
+        """A ``RemoteManager`` client: connected to the server given as ``connect``, or
+        to a server of this run's own on 127.0.0.1 with a fresh authkey, shut down at close.
+        Workers connect to it themselves with its ``address`` and ``remote_authkey()``."""
+        if self._remote is None:
+            if self.connect is not None:
+                self._remote = remote.connect(self.connect)
+                self._remote_key = self.connect.authkey
+            else:
+                self._remote_key = remote.new_authkey()
+                self._remote = remote.start_server(self.context, self._remote_key)
+                self._remote_started = True
+        return self._remote
+
+    def remote_authkey(self) -> bytes:
+        """The authkey of ``remote_manager()``'s server, for workers that connect to it."""
+        self.remote_manager()
+        return self._remote_key
+
+    def lost_servers(self) -> List[Tuple[str, str, str]]:
+        """Servers of this run that stopped while it ran: (who, kind, what happened)."""
+        lost = []
+        for name, manager in (("Manager", self._manager), ("remote Manager", self._remote)):
+            process = getattr(manager, "_process", None)
+            if manager is None or process is None:
+                continue
+            if process.exitcode is None and not _answers(manager.address):
+                # A client can see the socket close a moment before the parent can reap
+                # the server: wait a little for its exit status.
+                process.join(_REAP_SECONDS)
+            if process.exitcode is not None:
+                kind, what = describe_exit(process.exitcode)
+                lost.append((f"the {name} server (pid {process.pid})", kind, what))
+        if self._remote is not None and not self._remote_started and self.connect is not None:
+            try:
+                remote.probe(self.connect, seconds=1.0)
+            except remote.Unavailable as error:
+                lost.append((f"the Manager server at {self.connect}", "exit", f"no longer answers ({error})"))
+        return lost
+
+    def Pool(  # noqa: N802
+        self,
+        processes: int,
+        initializer: Optional[Callable[..., Any]] = None,
+        initargs: Sequence[Any] = (),
+        **kwargs: Any,
+    ) -> multiprocessing.pool.Pool:
+        # Pool workers leave Ctrl-C to the parent, which terminates them (otherwise each
+        # prints a KeyboardInterrupt traceback of its own).
+        pool = self.context.Pool(processes, _pool_worker_start, (initializer, tuple(initargs)), **kwargs)
         self._pools.append(pool)
         return pool
 
@@ -96,6 +167,10 @@ class Share:
         if self._manager is not None:
             _attempt(self._manager.shutdown, errors)
             self._manager = None
+        if self._remote is not None:
+            if self._remote_started:
+                _attempt(self._remote.shutdown, errors)
+            self._remote = None
         for block in self._blocks:
             _attempt(block.close, errors)
             _attempt(block.unlink, errors)
@@ -111,6 +186,27 @@ class Share:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_REAP_SECONDS = 1.0
+
+
+def _answers(address: Any) -> bool:
+    """Whether something accepts connections at a Manager's address (a path or host, port)."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.settimeout(_REAP_SECONDS)
+        try:
+            probe.connect(address)
+        except OSError:
+            return False
+    return True
+
+
+def _pool_worker_start(initializer: Optional[Callable[..., Any]], initargs: Tuple[Any, ...]) -> None:
+    remote.ignore_sigint()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _attempt(step: Callable[[], Any], errors: List[BaseException]) -> None:

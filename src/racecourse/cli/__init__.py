@@ -14,12 +14,12 @@ from typing import List, NoReturn, Optional
 from .. import __version__
 from ..catalogue import UnknownScenario
 from ..results import EXIT_INTERRUPTED, EXIT_USAGE
-from . import browse, run, tour
+from . import browse, run, serve, tour
 from .options import UsageError
 
 # The subcommand modules, in the order `racecourse --help` lists them. Each provides
 # add_parser(subparsers), which registers its handler as `handler`.
-COMMANDS = [browse, run, tour]
+COMMANDS = [browse, run, tour, serve]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="racecourse",
         description="Race conditions in Python multiprocessing: shown, explained, and the fixes proven.",
         epilog="Start with 'racecourse tour'. Exit status: 0 as declared, 1 a safe scenario broke, "
-        "2 bad usage, 3 a run did not complete, 130 interrupted.",
+        "2 bad usage, 3 a run did not complete, 4 the --connect server refused the authkey or cannot be reached, "
+        "130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"racecourse {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, List
+from typing import Any, List, Optional
 
-from .. import catalogue, stress_runner
+from .. import catalogue, remote, stress_runner
 from ..model import Scenario
 from ..report import ProgressLine, failure_details, run_table
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunResult
-from .options import UsageError, add_json, add_sizes, add_start_method, bounded, seconds
+from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, RunResult
+from .options import (
+    UsageError,
+    add_authkey_file,
+    add_json,
+    add_sizes,
+    add_start_method,
+    bounded,
+    connect_address,
+    seconds,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -28,6 +37,10 @@ def add_parser(subparsers: Any) -> None:
     add_start_method(parser)
     parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
                         help="give up on a trial after this long (default: the scenario's)")
+    parser.add_argument("--connect", type=connect_address, metavar="HOST:PORT",
+                        help="the 'racecourse serve' server that remote-manager scenarios use "
+                        "(default: each trial starts its own on 127.0.0.1)")
+    add_authkey_file(parser, "file holding the authkey of the --connect server")
     add_json(parser)
     parser.set_defaults(handler=run_command)
 
@@ -50,8 +63,29 @@ def combined_status(results: List[RunResult]) -> int:
     return EXIT_OK
 
 
+def endpoint(args: argparse.Namespace) -> Optional[remote.Endpoint]:
+    """The --connect server and its key, or None; a bad key file is a usage error."""
+    if args.connect is None and args.authkey_file is None:
+        return None
+    if args.connect is None:
+        raise UsageError("--authkey-file goes with --connect HOST:PORT")
+    if args.authkey_file is None:
+        raise UsageError("--connect needs --authkey-file FILE (the server's authkey)")
+    try:
+        return remote.Endpoint(args.connect, remote.read_authkey(args.authkey_file))
+    except remote.BadAuthkeyFile as error:
+        raise UsageError(str(error)) from None
+
+
 def run_command(args: argparse.Namespace) -> int:
     scenarios = selected(args)  # usage errors surface here, before anything starts
+    server = endpoint(args)
+    if server is not None:
+        try:
+            remote.probe(server)  # a wrong key or no server: one line, before any worker starts
+        except remote.Unavailable as error:
+            print(f"racecourse: {error}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
     progress = ProgressLine()
     results: List[RunResult] = []
     try:
@@ -67,6 +101,7 @@ def run_command(args: argparse.Namespace) -> int:
                 start_method=args.start_method,
                 timeout=args.timeout,
                 progress=show,
+                connect=server,
             ))
     finally:
         progress.clear()
