@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from dataclasses import dataclass
@@ -106,6 +107,12 @@ class _Site(ThreadingHTTPServer):
     daemon_threads = True
     pages = 0
     served: Any = None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client stopped mid-page (a worker terminated, Ctrl-C) is not the server's
+        # problem to report; anything else is.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _serve(pages: int, served: Any, ready: Any) -> None:

@@ -113,17 +113,18 @@ class Share:
         self.remote_manager()
         return self._remote_key
 
-    def lost_servers(self) -> List[Tuple[str, str, str]]:
-        """Servers of this run that stopped while it ran: (who, kind, what happened)."""
+    def lost_servers(self, wait: float = 0.0) -> List[Tuple[str, str, str]]:
+        """Servers of this run that stopped while it ran: (who, kind, what happened).
+        ``wait``: how long a server may take to finish dying (when a client lost it)."""
         lost = []
         for name, manager in (("Manager", self._manager), ("remote Manager", self._remote)):
             process = getattr(manager, "_process", None)
             if manager is None or process is None:
                 continue
-            if process.exitcode is None and not _answers(manager.address):
-                # A client can see the socket close a moment before the parent can reap
-                # the server: wait a little for its exit status.
-                process.join(_REAP_SECONDS)
+            if process.exitcode is None:
+                # A client sees its connection reset while the server is still exiting:
+                # for a moment it may still accept on its listener, and cannot be reaped.
+                process.join(wait if _answers(manager.address) else max(wait, _REAP_SECONDS))
             if process.exitcode is not None:
                 kind, what = describe_exit(process.exitcode)
                 lost.append((f"the {name} server (pid {process.pid})", kind, what))

@@ -27,6 +27,12 @@ from .sharing import Share, default_start_method, describe_exit
 # How long a terminated worker gets to exit before it is killed outright.
 _GRACE_SECONDS = 1.0
 
+# Errors a client gets when its Manager server goes away, and how long the server may
+# then take to finish exiting.
+_CONNECTION_LOST = {"EOFError", "BrokenPipeError", "ConnectionResetError", "ConnectionRefusedError",
+                    "ConnectionAbortedError", "ConnectionError"}
+_SERVER_EXIT_SECONDS = 5.0
+
 Progress = Callable[[int, int], None]
 
 
@@ -83,7 +89,7 @@ def _death(process: Any, index: int) -> Failure:
 
 def _blame_lost_server(share: Share, failure: Failure) -> Failure:
     """A worker that failed because its Manager server died: report the server first."""
-    lost = share.lost_servers()
+    lost = share.lost_servers(_SERVER_EXIT_SECONDS if failure.exception_type in _CONNECTION_LOST else 0.0)
     if not lost:
         return failure
     who, kind, what = lost[0]
