@@ -48,16 +48,16 @@ def serve_command(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {remote.format_address(args.address)}: {error.strerror or error}") from None
     where = remote.format_address(server.address)
     key_note = "a new authkey written to" if generated else "authkey from"
-    print(f"racecourse: serving counters and locks on {where} ({key_note} {args.authkey_file}); "
-          "Ctrl-C stops it", flush=True)
-    if not remote.is_loopback(args.address[0]):
-        print("racecourse: this address is reachable from other machines: anyone holding the authkey "
-              "can use the server", file=sys.stderr, flush=True)
     for stop_signal in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job ignores it
         signal.signal(stop_signal, _stop)
     try:
+        print(f"racecourse: serving counters and locks on {where} ({key_note} {args.authkey_file}); "
+              "Ctrl-C stops it", flush=True)
+        if not remote.is_loopback(args.address[0]):
+            print("racecourse: this address is reachable from other machines: anyone holding the authkey "
+                  "can use the server", file=sys.stderr, flush=True)
         server.serve_forever()  # returns by raising SystemExit(0) once stopped
-    except SystemExit:
+    except (SystemExit, KeyboardInterrupt):  # KeyboardInterrupt: stopped before it served
         pass
     print("racecourse: server stopped", flush=True)
     return EXIT_OK
