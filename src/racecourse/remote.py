@@ -20,9 +20,8 @@ import socket
 import threading
 import weakref
 from dataclasses import dataclass, field
-from multiprocessing import AuthenticationError
+from multiprocessing import AuthenticationError, managers
 from multiprocessing.context import BaseContext
-from multiprocessing import managers
 from multiprocessing.managers import BaseManager, ValueProxy
 from typing import Any, Optional, Tuple
 

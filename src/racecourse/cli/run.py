@@ -10,7 +10,14 @@ from typing import Any, List, Optional
 from .. import catalogue, remote, stress_runner
 from ..model import Scenario
 from ..report import ProgressLine, failure_details, run_table
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE, RunResult
+from ..results import (
+    EXIT_BROKEN,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    RunResult,
+)
 from .options import (
     UsageError,
     add_authkey_file,

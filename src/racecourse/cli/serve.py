@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Any
+from typing import Any, cast
 
 from .. import remote
 from ..results import EXIT_OK
@@ -46,7 +46,7 @@ def serve_command(args: argparse.Namespace) -> int:
         server = manager.get_server()  # binds the address now: a bad one fails before serving
     except OSError as error:
         raise UsageError(f"cannot listen on {remote.format_address(args.address)}: {error.strerror or error}") from None
-    where = remote.format_address(server.address)
+    where = remote.format_address(cast(remote.Address, server.address))  # (host, port) for TCP
     key_note = "a new authkey written to" if generated else "authkey from"
     for stop_signal in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a background job ignores it
         signal.signal(stop_signal, _stop)
