@@ -9,7 +9,9 @@ urllib, or through ``curl`` or ``wget`` run as a subprocess when they are instal
 What is shared: ``Value("q", 0)``, a byte counter installed in every Pool worker by the
 Pool's initializer (the only way a synchronized Value reaches a Pool worker). As each
 chunk of a page arrives, the task adds its size: ``TOTAL.value += len(chunk)``, the way
-a progress counter is written.
+a progress counter is written. The initializer also waits at a ``Barrier`` until every
+worker of the Pool is up: otherwise, under spawn, the first worker can download every
+page before the others have finished starting, and nothing overlaps.
 
 What goes wrong: ``TOTAL.value += len(chunk)`` is a read and then a separate write. The
 Value's lock is taken for the read and released, then taken again for the write: in
