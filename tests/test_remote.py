@@ -75,7 +75,7 @@ def server(key_file):
 
 
 def run(*args, **kwargs):
-    return subprocess.run(racecourse(*args, **kwargs), capture_output=True, text=True, timeout=WAIT_SECONDS)
+    return subprocess.run(racecourse(*args, **kwargs), capture_output=True, text=True, timeout=WAIT_SECONDS, check=False)
 
 
 def test_workers_connect_to_a_served_counter_and_lock(server, key_file):
@@ -145,7 +145,7 @@ def test_served_server_killed_mid_run(server, key_file, tmp_path):
         while not (tmp_path / "running").exists() and command.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         server.process.kill()
-        out, err = command.communicate(timeout=WAIT_SECONDS)
+        _, err = command.communicate(timeout=WAIT_SECONDS)
     finally:
         if command.poll() is None:
             command.kill()
@@ -240,8 +240,8 @@ def _netns_usable():
     if os.geteuid() != 0 or shutil.which("ip") is None:
         return False
     probe = f"rcprobe{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True)
-    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, check=False)
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True, check=False)
     return made.returncode == 0
 
 
@@ -272,8 +272,8 @@ def namespaces():
         yield server_ns, f"{subnet}.1", client_ns
     finally:
         for name in (server_ns, client_ns):  # deleting a namespace deletes its end of the veth
-            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     assert server_ns not in listed and client_ns not in listed
 
 

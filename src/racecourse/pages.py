@@ -82,9 +82,9 @@ def download(url: str, tool: str = "urllib") -> Iterator[bytes]:
 
 
 class _Pages(BaseHTTPRequestHandler):
-    server: "_Site"
+    server: _Site
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         name = self.path.lstrip("/")
         number = name[len("page-"):-len(".html")] if name.startswith("page-") and name.endswith(".html") else ""
         if not number.isdigit() or int(number) >= self.server.pages:

@@ -62,8 +62,8 @@ class ServedLock:
 
 # Server-side state: name -> object, dropped when no client holds a proxy to it any more
 # (the server's own table holds the strong references, one per live proxy).
-_counters: "weakref.WeakValueDictionary[str, Counter]" = weakref.WeakValueDictionary()
-_locks: "weakref.WeakValueDictionary[str, ServedLock]" = weakref.WeakValueDictionary()
+_counters: weakref.WeakValueDictionary[str, Counter] = weakref.WeakValueDictionary()
+_locks: weakref.WeakValueDictionary[str, ServedLock] = weakref.WeakValueDictionary()
 _table_lock = threading.Lock()  # the server serves each client from its own thread
 
 
