@@ -137,7 +137,8 @@ def test_served_server_killed_mid_run(server, key_file, tmp_path):
                             observe=observe, defaults=Defaults(trials=1, timeout=60))
     '''))
     command = subprocess.Popen(
-        racecourse("run", str(scenario), "--connect", server.address, "--authkey-file", str(key_file), "-m", METHOD),
+        racecourse("run", str(scenario), "--connect", server.address, "--authkey-file", str(key_file), "-m", METHOD,
+                   "--json"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
@@ -145,12 +146,14 @@ def test_served_server_killed_mid_run(server, key_file, tmp_path):
         while not (tmp_path / "running").exists() and command.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         server.process.kill()
-        _, err = command.communicate(timeout=WAIT_SECONDS)
+        out, err = command.communicate(timeout=WAIT_SECONDS)
     finally:
         if command.poll() is None:
             command.kill()
     assert command.returncode == 3, err
-    assert f"the Manager server at {server.address}: no longer answers" in err
+    (trial,) = json.loads(out)["trials"]
+    assert trial["failure"]["who"] == f"the Manager server at {server.address}"
+    assert trial["failure"]["message"].startswith("no longer answers")
     assert leftover_processes(command.pid) == []
 
 

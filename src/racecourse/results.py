@@ -29,9 +29,13 @@ class Failure:
     exception_type: str = ""
     who: str = ""  # a process other than a worker or the parent, e.g. a Manager server
 
+    @property
+    def origin(self) -> str:
+        """Which process: "worker 2", "the parent", "the Manager server (pid 1234)"."""
+        return self.who or ("the parent" if self.process is None else f"worker {self.process}")
+
     def describe(self) -> str:
-        who = self.who or ("the parent" if self.process is None else f"worker {self.process}")
-        return f"{who}: {self.message}"
+        return f"{self.origin}: {self.message}"
 
 
 @dataclass
@@ -63,7 +67,7 @@ class TrialResult:
             data["failure"] = {
                 "kind": self.failure.kind,
                 "process": self.failure.process,
-                "who": self.failure.describe().split(":", 1)[0],
+                "who": self.failure.origin,
                 "message": self.failure.message,
                 "exception_type": self.failure.exception_type,
                 "traceback": self.failure.traceback,
