@@ -288,14 +288,25 @@ def test_manager_server_killed_mid_run(racecourse, method, scenario, who):
     one_report(run, 3, f"{who} (pid {server}): killed by SIGKILL; worker")
 
 
+STOPS = {
+    # Ctrl-C: a terminal sends SIGINT to the whole foreground process group.
+    "ctrl-c": (lambda pid: os.killpg(pid, signal.SIGINT), 130, "interrupted"),
+    # SIGTERM to racecourse alone (a cancelled CI job, `timeout`): its workers must not
+    # outlive it.
+    "sigterm": (lambda pid: os.kill(pid, signal.SIGTERM), 143, "terminated (SIGTERM)"),
+}
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("scenario", ["interrupted_workers", "interrupted_pool"])
-def test_ctrl_c_stops_everything(racecourse, method, scenario):
+@pytest.mark.parametrize("stop", list(STOPS))
+def test_ctrl_c_and_sigterm_stop_everything(racecourse, method, scenario, stop):
+    send, status, how = STOPS[stop]
     run = racecourse(scenario, "-m", method)
     run.wait_for("running")
-    os.killpg(run.process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
-    assert run.finish() == 130, run.stderr
-    assert run.stderr.strip() == "racecourse: interrupted; every process it started has been stopped"
+    send(run.process.pid)
+    assert run.finish() == status, run.stderr
+    assert run.stderr.strip() == f"racecourse: {how}; every process it started has been stopped"
     if scenario == "interrupted_pool":
         assert not os.path.exists(run.wait_for("pages.dir")), "the page list was left behind"
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator, List
 
-from .sharing import Share
+from .sharing import Share, parent_owns_ctrl_c
 
 HOST = "127.0.0.1"
 START_SECONDS = 30.0
@@ -138,7 +138,8 @@ def start_site(share: Share, pages: int) -> Site:
     served = share.Value("q", 0)
     receiver, sender = share.context.Pipe(duplex=False)
     server = share.Process(target=_serve, args=(pages, served, sender), name="racecourse-pages", daemon=True)
-    server.start()
+    with parent_owns_ctrl_c():
+        server.start()
     sender.close()
 
     def stop() -> None:

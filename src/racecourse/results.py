@@ -16,6 +16,7 @@ EXIT_USAGE = 2  # bad usage: nothing was started
 EXIT_FAILED = 3  # a run did not complete: a worker raised, was killed, or timed out
 EXIT_UNAVAILABLE = 4  # run --connect: the Manager server refused the authkey or cannot be reached
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM, stopped the same way
 
 
 @dataclass

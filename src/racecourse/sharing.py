@@ -8,15 +8,17 @@ blocks, Pools) and :meth:`Share.close` removes all of it, on every path.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import multiprocessing.managers
 import multiprocessing.pool
 import signal
 import socket
+import threading
 from multiprocessing import shared_memory
 from multiprocessing.context import BaseContext
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import remote
 
@@ -43,6 +45,25 @@ def describe_exit(code: Optional[int]) -> Tuple[str, str]:
             name = f"signal {-code}"
         return "signal", f"killed by {name}"
     return "exit", f"exited with status {code}"
+
+
+@contextlib.contextmanager
+def parent_owns_ctrl_c() -> Iterator[None]:
+    """Start child processes inside this block: they begin life with SIGINT ignored.
+
+    An ignored signal stays ignored across exec, so even a spawn or forkserver child that
+    is still importing when Ctrl-C comes does not print a KeyboardInterrupt traceback of
+    its own: Ctrl-C reaches the parent only, which stops every child. (A Ctrl-C during
+    the few milliseconds of the start itself is dropped; the next one is not.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Share:
@@ -90,7 +111,8 @@ class Share:
         """One started ``SyncManager`` per run; its server process is shut down at close."""
         if self._manager is None:
             manager = multiprocessing.managers.SyncManager(ctx=self.context)
-            manager.start(remote.ignore_sigint)  # Ctrl-C is the parent's to handle
+            with parent_owns_ctrl_c():
+                manager.start(remote.ignore_sigint)
             self._manager = manager
         return self._manager
 
@@ -104,7 +126,8 @@ class Share:
                 self._remote_key = self.connect.authkey
             else:
                 self._remote_key = remote.new_authkey()
-                self._remote = remote.start_server(self.context, self._remote_key)
+                with parent_owns_ctrl_c():
+                    self._remote = remote.start_server(self.context, self._remote_key)
                 self._remote_started = True
         return self._remote
 
@@ -143,8 +166,10 @@ class Share:
         **kwargs: Any,
     ) -> multiprocessing.pool.Pool:
         # Pool workers leave Ctrl-C to the parent, which terminates them (otherwise each
-        # prints a KeyboardInterrupt traceback of its own).
-        pool = self.context.Pool(processes, _pool_worker_start, (initializer, tuple(initargs)), **kwargs)
+        # prints a KeyboardInterrupt traceback of its own). Replacements for workers that
+        # exit are started by the Pool's own thread, hence the initializer as well.
+        with parent_owns_ctrl_c():
+            pool = self.context.Pool(processes, _pool_worker_start, (initializer, tuple(initargs)), **kwargs)
         self._pools.append(pool)
         return pool
 

@@ -22,7 +22,7 @@ from .catalogue import worker_in_child
 from .model import Expect, Scenario, Shared, call_with
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
-from .sharing import Share, default_start_method, describe_exit
+from .sharing import Share, default_start_method, describe_exit, parent_owns_ctrl_c
 
 # How long a terminated worker gets to exit before it is killed outright.
 _GRACE_SECONDS = 1.0
@@ -116,7 +116,8 @@ class _Workers:
             )
             self.conns.append(receiver)
             self.processes.append(process)
-            process.start()
+            with parent_owns_ctrl_c():
+                process.start()
             sender.close()  # the parent keeps only the reading end
 
     def _collect(self, wanted: str, deadline: float) -> List[float]:
