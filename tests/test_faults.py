@@ -315,3 +315,28 @@ def test_ctrl_c_and_sigterm_stop_everything(racecourse, method, scenario, stop):
 def test_natural_deadlock_hits_the_timeout(racecourse, method):
     run = racecourse("deadlocked", "-m", method, "--timeout", "1.5")
     one_report(run, 3, "timed out after 1.5 s: worker(s) 0, 1 still running")
+
+
+def test_an_interrupt_that_breaks_multiprocessing_locking_still_stops_the_run(tmp_path):
+    """Ctrl-C landing inside the barrier's condition variable surfaces as an AssertionError
+    ("release recursive lock not owned") raised while handling the KeyboardInterrupt; the
+    run must stop as interrupted, not report a failed trial."""
+    from racecourse import catalogue, stress_runner
+
+    path = tmp_path / "broken_by_interrupt.py"
+    path.write_text(textwrap.dedent(PRELUDE) + textwrap.dedent('''
+        def build(share):
+            counter = share.Value("i", 0)
+            try:
+                raise KeyboardInterrupt  # as the signal handler raises it
+            except KeyboardInterrupt:
+                raise AssertionError("attempt to release recursive lock not owned by thread")
+
+        def worker(counter):
+            pass
+
+        SCENARIO = Scenario(id="broken-by-interrupt", title="t", expect=Expect.SAFE, build=build,
+                            worker=worker, observe=observe)
+    '''))
+    with pytest.raises(KeyboardInterrupt):
+        stress_runner.run(catalogue.resolve_one(str(path)), trials=1)

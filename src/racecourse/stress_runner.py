@@ -243,12 +243,32 @@ def run_trial(
         failure = _blame_lost_server(share, Failure("timeout", f"timed out after {timeout:g} s: {error}"))
         return _failed(scenario, expected, time.monotonic() - started, failure)
     except Exception as error:  # raised in the parent: by build, program or observe
+        interrupt = _interrupt_behind(error)
+        if interrupt is not None:
+            raise interrupt from None
         failure = Failure("exception", f"{type(error).__name__}: {error}", None, traceback.format_exc(), type(error).__name__)
         return _failed(scenario, expected, time.monotonic() - started, _blame_lost_server(share, failure))
     finally:
         if workers is not None:
             workers.close()
         share.close()
+
+
+def _interrupt_behind(error: BaseException) -> Optional[KeyboardInterrupt]:
+    """The Ctrl-C (or SIGTERM) that ``error`` was raised while handling, if any.
+
+    An interrupt that lands inside multiprocessing's own locking (the barrier's condition
+    variable, say) can leave it to fail on the way out, and the exception that reaches us
+    is that failure, an AssertionError, with the interrupt only in its context.
+    """
+    seen = set()
+    cause: Optional[BaseException] = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__context__
+    return None
 
 
 def _judge(scenario: Scenario, start_method: str, shared: Shared, expected: Optional[int], seconds: float) -> TrialResult:
