@@ -66,6 +66,15 @@ def _terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def _default_sigterm_in_child() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+# A forked child (worker, Pool process, server) must not inherit the handler: terminate()
+# has to stop it. Reset right after fork, before the child runs anything else.
+os.register_at_fork(after_in_child=_default_sigterm_in_child)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     in_main_thread = threading.current_thread() is threading.main_thread()
