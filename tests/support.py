@@ -98,3 +98,33 @@ def run_cli(capsys: Any, *argv: str) -> Tuple[int, str, str]:
     status = main(list(argv))
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def session_processes(session: int) -> List[int]:
+    """Live processes in a session (a command started with ``start_new_session=True``
+    is the leader of one; every process it starts stays in it unless it calls setsid)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # ended while we looked
+            continue
+        # After "pid (comm)": state, ppid, pgrp, session. Zombies are already gone as
+        # far as leaks go: their parent only has to reap them.
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append(int(pid))
+    return found
+
+
+def leftover_processes(session: int, settle_seconds: float = 10.0) -> List[int]:
+    """Processes still alive in ``session`` after ``settle_seconds`` (a process that is
+    exiting, such as a resource tracker whose parent just ended, gets time to go)."""
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        alive = session_processes(session)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)

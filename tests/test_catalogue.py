@@ -38,6 +38,10 @@ DECLARED = {
     "manager-basics": Expect.SAFE,
     "check-then-act": Expect.RACY,
     "deadlock": Expect.DEADLOCK,
+    "remote-manager": Expect.RACY,
+    "remote-manager-locked": Expect.SAFE,
+    "pool-download": Expect.RACY,
+    "pool-download-locked": Expect.SAFE,
 }
 
 BUILTIN = catalogue.builtin_by_id()

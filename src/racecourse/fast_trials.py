@@ -39,7 +39,6 @@ helpers.
 from __future__ import annotations
 
 import ctypes
-import signal
 import sys
 import time
 import traceback
@@ -48,6 +47,7 @@ from multiprocessing.connection import wait
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .catalogue import worker_in_child
+from .child_signals import leave_signals_to_parent
 from .model import Expect, Scenario, Shared, bound_call
 from .results import INVARIANT_HELD, Failure, FastRunResult
 from .sharing import Share, default_start_method
@@ -94,7 +94,10 @@ class _ResettableShare(Share):
     def manager(self) -> Any:
         raise NotResettable("it shares Manager proxies: resetting them costs server round trips every trial")
 
-    def Pool(self, processes: int, **kwargs: Any) -> Any:  # noqa: N802
+    def remote_manager(self) -> Any:
+        raise NotResettable("it shares a remote Manager: resetting it costs network round trips every trial")
+
+    def Pool(self, processes: int, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
         raise NotResettable("it uses a Pool, whose processes are not the trial's workers")
 
     def Process(self, **kwargs: Any) -> Any:  # noqa: N802
@@ -190,7 +193,7 @@ def _fast_child(
     results: Any,
 ) -> None:
     """Entry point of one persistent worker (module-level so spawn can import it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C
+    leave_signals_to_parent()
     try:
         work = bound_call(worker_in_child(target), {**shared, "ops": ops, "index": index, "processes": processes})
         state = SharedState(shared) if index == 0 else None  # worker 0 keeps the score

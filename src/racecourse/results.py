@@ -14,7 +14,9 @@ EXIT_OK = 0  # every scenario behaved within its declaration
 EXIT_BROKEN = 1  # a scenario declared safe lost an update or broke its invariant
 EXIT_USAGE = 2  # bad usage: nothing was started
 EXIT_FAILED = 3  # a run did not complete: a worker raised, was killed, or timed out
+EXIT_UNAVAILABLE = 4  # run --connect: the Manager server refused the authkey or cannot be reached
 EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM, stopped the same way
 
 
 @dataclass
@@ -26,10 +28,15 @@ class Failure:
     process: Optional[int] = None  # worker index, None for the parent
     traceback: str = ""
     exception_type: str = ""
+    who: str = ""  # a process other than a worker or the parent, e.g. a Manager server
+
+    @property
+    def origin(self) -> str:
+        """Which process: "worker 2", "the parent", "the Manager server (pid 1234)"."""
+        return self.who or ("the parent" if self.process is None else f"worker {self.process}")
 
     def describe(self) -> str:
-        who = "the parent" if self.process is None else f"worker {self.process}"
-        return f"{who}: {self.message}"
+        return f"{self.origin}: {self.message}"
 
 
 @dataclass
@@ -310,6 +317,7 @@ def _failure_json(failure: Failure) -> Dict[str, Any]:
     return {
         "kind": failure.kind,
         "process": failure.process,
+        "who": failure.origin,
         "message": failure.message,
         "exception_type": failure.exception_type,
         "traceback": failure.traceback,

@@ -8,12 +8,19 @@ blocks, Pools) and :meth:`Share.close` removes all of it, on every path.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import multiprocessing.managers
 import multiprocessing.pool
+import signal
+import socket
+import threading
 from multiprocessing import shared_memory
-from typing import Any, Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+
+from . import remote
+from .child_signals import leave_signals_to_parent
 
 
 def available_start_methods() -> List[str]:
@@ -28,14 +35,50 @@ def default_start_method() -> str:
     return method
 
 
+def describe_exit(code: Optional[int]) -> Tuple[str, str]:
+    """A finished process's exit code in words: ("signal", "killed by SIGKILL") or
+    ("exit", "exited with status 1")."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return "signal", f"killed by {name}"
+    return "exit", f"exited with status {code}"
+
+
+@contextlib.contextmanager
+def parent_owns_ctrl_c() -> Iterator[None]:
+    """Start child processes inside this block: they begin life with SIGINT ignored.
+
+    An ignored signal stays ignored across exec, so even a spawn or forkserver child that
+    is still importing when Ctrl-C comes does not print a KeyboardInterrupt traceback of
+    its own: Ctrl-C reaches the parent only, which stops every child. (A Ctrl-C during
+    the few milliseconds of the start itself is dropped; the next one is not.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class Share:
     """Makes shared objects for one run and cleans all of them up afterwards."""
 
-    def __init__(self, start_method: Optional[str] = None) -> None:
+    def __init__(self, start_method: Optional[str] = None, connect: Optional[remote.Endpoint] = None) -> None:
         self.start_method = start_method or default_start_method()
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
         self.context: Any = multiprocessing.get_context(self.start_method)
+        # A server elsewhere that remote_manager() connects to instead of starting one.
+        self.connect = connect
         self._manager: Optional[multiprocessing.managers.SyncManager] = None
+        self._remote: Optional[remote.RemoteManager] = None
+        self._remote_started = False
+        self._remote_key = b""
         self._blocks: List[shared_memory.SharedMemory] = []
         self._pools: List[multiprocessing.pool.Pool] = []
         self._cleanups: List[Callable[[], None]] = []
@@ -70,11 +113,66 @@ class Share:
     def manager(self) -> multiprocessing.managers.SyncManager:
         """One started ``SyncManager`` per run; its server process is shut down at close."""
         if self._manager is None:
-            self._manager = self.context.Manager()
+            manager = multiprocessing.managers.SyncManager(ctx=self.context)
+            with parent_owns_ctrl_c():
+                manager.start(leave_signals_to_parent)
+            self._manager = manager
         return self._manager
 
-    def Pool(self, processes: int, **kwargs: Any) -> multiprocessing.pool.Pool:  # noqa: N802
-        pool: multiprocessing.pool.Pool = self.context.Pool(processes, **kwargs)
+    def remote_manager(self) -> remote.RemoteManager:
+        """A ``RemoteManager`` client: connected to the server given as ``connect``, or
+        to a server of this run's own on 127.0.0.1 with a fresh authkey, shut down at close.
+        Workers connect to it themselves with its ``address`` and ``remote_authkey()``."""
+        if self._remote is None:
+            if self.connect is not None:
+                self._remote = remote.connect(self.connect)
+                self._remote_key = self.connect.authkey
+            else:
+                self._remote_key = remote.new_authkey()
+                with parent_owns_ctrl_c():
+                    self._remote = remote.start_server(self.context, self._remote_key)
+                self._remote_started = True
+        return self._remote
+
+    def remote_authkey(self) -> bytes:
+        """The authkey of ``remote_manager()``'s server, for workers that connect to it."""
+        self.remote_manager()
+        return self._remote_key
+
+    def lost_servers(self, wait: float = 0.0) -> List[Tuple[str, str, str]]:
+        """Servers of this run that stopped while it ran: (who, kind, what happened).
+        ``wait``: how long a server may take to finish dying (when a client lost it)."""
+        lost = []
+        for name, manager in (("Manager", self._manager), ("remote Manager", self._remote)):
+            process = getattr(manager, "_process", None)
+            if manager is None or process is None:
+                continue
+            if process.exitcode is None:
+                # A client sees its connection reset while the server is still exiting:
+                # for a moment it may still accept on its listener, and cannot be reaped.
+                process.join(wait if _answers(manager.address) else max(wait, _REAP_SECONDS))
+            if process.exitcode is not None:
+                kind, what = describe_exit(process.exitcode)
+                lost.append((f"the {name} server (pid {process.pid})", kind, what))
+        if self._remote is not None and not self._remote_started and self.connect is not None:
+            try:
+                remote.probe(self.connect, seconds=1.0)
+            except remote.Unavailable as error:
+                lost.append((f"the Manager server at {self.connect}", "exit", f"no longer answers ({error})"))
+        return lost
+
+    def Pool(  # noqa: N802
+        self,
+        processes: int,
+        initializer: Optional[Callable[..., Any]] = None,
+        initargs: Sequence[Any] = (),
+        **kwargs: Any,
+    ) -> multiprocessing.pool.Pool:
+        # Pool workers leave Ctrl-C to the parent, which terminates them (otherwise each
+        # prints a KeyboardInterrupt traceback of its own). Replacements for workers that
+        # exit are started by the Pool's own thread, hence the initializer as well.
+        with parent_owns_ctrl_c():
+            pool: multiprocessing.pool.Pool = self.context.Pool(processes, _pool_worker_start, (initializer, tuple(initargs)), **kwargs)
         self._pools.append(pool)
         return pool
 
@@ -98,6 +196,10 @@ class Share:
         if self._manager is not None:
             _attempt(self._manager.shutdown, errors)
             self._manager = None
+        if self._remote is not None:
+            if self._remote_started:
+                _attempt(self._remote.shutdown, errors)
+            self._remote = None
         for block in self._blocks:
             _attempt(block.close, errors)
             _attempt(block.unlink, errors)
@@ -113,6 +215,27 @@ class Share:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_REAP_SECONDS = 1.0
+
+
+def _answers(address: Any) -> bool:
+    """Whether something accepts connections at a Manager's address (a path or host, port)."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.settimeout(_REAP_SECONDS)
+        try:
+            probe.connect(address)
+        except OSError:
+            return False
+    return True
+
+
+def _pool_worker_start(initializer: Optional[Callable[..., Any]], initargs: Tuple[Any, ...]) -> None:
+    leave_signals_to_parent()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _attempt(step: Callable[[], Any], errors: List[BaseException]) -> None:

@@ -19,12 +19,20 @@ from multiprocessing.connection import wait
 from typing import Any, Callable, Dict, List, Optional
 
 from .catalogue import worker_in_child
+from .child_signals import leave_signals_to_parent
 from .model import Expect, Scenario, Shared, call_with
+from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
-from .sharing import Share, default_start_method
+from .sharing import Share, default_start_method, describe_exit, parent_owns_ctrl_c
 
 # How long a terminated worker gets to exit before it is killed outright.
 _GRACE_SECONDS = 1.0
+
+# Errors a client gets when its Manager server goes away, and how long the server may
+# then take to finish exiting.
+_CONNECTION_LOST = {"EOFError", "BrokenPipeError", "ConnectionResetError", "ConnectionRefusedError",
+                    "ConnectionAbortedError", "ConnectionError"}
+_SERVER_EXIT_SECONDS = 5.0
 
 Progress = Callable[[int, int], None]
 
@@ -44,8 +52,7 @@ def _child_main(
     timeout: float,
 ) -> None:
     """Entry point of one worker process (module-level so spawn can import it)."""
-    # The parent owns Ctrl-C: it stops the workers itself and reports once.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    leave_signals_to_parent()  # the parent stops the workers itself and reports once
     try:
         worker = worker_in_child(target)
         conn.send(("ready", None))
@@ -76,14 +83,19 @@ def _stop(processes: List[Any]) -> None:
 
 
 def _death(process: Any, index: int) -> Failure:
-    code = process.exitcode
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return Failure("signal", f"killed by {name}", index)
-    return Failure("exit", f"exited with status {code} without reporting", index)
+    kind, what = describe_exit(process.exitcode)
+    return Failure(kind, what if kind == "signal" else f"{what} without reporting", index)
+
+
+def _blame_lost_server(share: Share, failure: Failure) -> Failure:
+    """A worker that failed because its Manager server died: report the server first."""
+    lost = share.lost_servers(_SERVER_EXIT_SECONDS if failure.exception_type in _CONNECTION_LOST else 0.0)
+    if not lost:
+        return failure
+    who, kind, what = lost[0]
+    then = "worker(s)" if failure.process is None else f"worker {failure.process}"
+    return Failure(kind, f"{what}; {then} then failed: {failure.message}", failure.process,
+                   failure.traceback, failure.exception_type, who)
 
 
 class _Workers:
@@ -104,7 +116,8 @@ class _Workers:
             )
             self.conns.append(receiver)
             self.processes.append(process)
-            process.start()
+            with parent_owns_ctrl_c():
+                process.start()
             sender.close()  # the parent keeps only the reading end
 
     def _collect(self, wanted: str, deadline: float) -> List[float]:
@@ -194,9 +207,20 @@ class _Alarm:
             signal.signal(signal.SIGALRM, self.previous)
 
 
-def run_trial(scenario: Scenario, start_method: str, processes: int, ops: int, timeout: float) -> TrialResult:
-    """One trial of ``scenario``; everything it started is gone when it returns or raises."""
-    share = Share(start_method)
+def run_trial(
+    scenario: Scenario,
+    start_method: str,
+    processes: int,
+    ops: int,
+    timeout: float,
+    connect: Optional[Endpoint] = None,
+) -> TrialResult:
+    """One trial of ``scenario``; everything it started is gone when it returns or raises.
+
+    ``connect``: the Manager server that ``share.remote_manager()`` uses instead of
+    starting one of its own (``racecourse run remote-manager --connect``).
+    """
+    share = Share(start_method, connect)
     workers: Optional[_Workers] = None
     expected = scenario.expected(processes, ops) if scenario.is_counter else None
     started = time.monotonic()
@@ -214,17 +238,38 @@ def run_trial(scenario: Scenario, start_method: str, processes: int, ops: int, t
             seconds = workers.run(deadline)
         return _judge(scenario, start_method, shared, expected, seconds)
     except _WorkerError as error:
-        return _failed(scenario, expected, time.monotonic() - started, error.failure)
+        failure = _blame_lost_server(share, error.failure)
+        return _failed(scenario, expected, time.monotonic() - started, failure)
     except TrialTimeout as error:
-        failure = Failure("timeout", f"timed out after {timeout:g} s: {error}")
+        failure = _blame_lost_server(share, Failure("timeout", f"timed out after {timeout:g} s: {error}"))
         return _failed(scenario, expected, time.monotonic() - started, failure)
     except Exception as error:  # raised in the parent: by build, program or observe
+        interrupt = _interrupt_behind(error)
+        if interrupt is not None:
+            raise interrupt from None
         failure = Failure("exception", f"{type(error).__name__}: {error}", None, traceback.format_exc(), type(error).__name__)
-        return _failed(scenario, expected, time.monotonic() - started, failure)
+        return _failed(scenario, expected, time.monotonic() - started, _blame_lost_server(share, failure))
     finally:
         if workers is not None:
             workers.close()
         share.close()
+
+
+def _interrupt_behind(error: BaseException) -> Optional[KeyboardInterrupt]:
+    """The Ctrl-C (or SIGTERM) that ``error`` was raised while handling, if any.
+
+    An interrupt that lands inside multiprocessing's own locking (the barrier's condition
+    variable, say) can leave it to fail on the way out, and the exception that reaches us
+    is that failure, an AssertionError, with the interrupt only in its context.
+    """
+    seen = set()
+    cause: Optional[BaseException] = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__context__
+    return None
 
 
 def _judge(scenario: Scenario, start_method: str, shared: Shared, expected: Optional[int], seconds: float) -> TrialResult:
@@ -266,6 +311,7 @@ def run(
     timeout: Optional[float] = None,
     progress: Optional[Progress] = None,
     stop_on_failure: bool = True,
+    connect: Optional[Endpoint] = None,
 ) -> RunResult:
     """Run ``trials`` trials of ``scenario`` (unset options take the scenario's defaults)."""
     defaults = scenario.defaults
@@ -278,7 +324,7 @@ def run(
     count = defaults.trials if trials is None else trials
     limit = defaults.timeout if timeout is None else timeout
     for number in range(count):
-        trial = run_trial(scenario, result.start_method, result.processes, result.ops, limit)
+        trial = run_trial(scenario, result.start_method, result.processes, result.ops, limit, connect)
         result.trials.append(trial)
         if progress is not None:
             progress(number + 1, count)

@@ -8,18 +8,21 @@ the runners have stopped everything they started.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from typing import List, NoReturn, Optional
+import threading
+from typing import Any, List, NoReturn, Optional
 
 from .. import __version__
 from ..catalogue import UnknownScenario
-from ..results import EXIT_INTERRUPTED, EXIT_USAGE
-from . import bench, browse, explore, run, tour
+from ..results import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from . import bench, browse, explore, run, serve, tour
 from .options import UsageError
 
 # The subcommand modules, in the order `racecourse --help` lists them. Each provides
 # add_parser(subparsers), which registers its handler as `handler`.
-COMMANDS = [browse, run, explore, tour, bench]
+COMMANDS = [browse, run, explore, tour, bench, serve]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="racecourse",
         description="Race conditions in Python multiprocessing: shown, explained, and the fixes proven.",
         epilog="Start with 'racecourse tour'. Exit status: 0 as declared, 1 a safe scenario broke, "
-        "2 bad usage, 3 a run did not complete, 130 interrupted.",
+        "2 bad usage, 3 a run did not complete, 4 the --connect server refused the authkey or cannot be reached, "
+        "130 interrupted, 143 terminated by SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"racecourse {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -43,8 +47,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job, ``timeout``): stopped the way Ctrl-C stops a run, so
+    the same ``finally`` blocks stop every process racecourse started."""
+
+
+# The process whose main() installed the handler (a list, so main() can set it in place).
+_OWNER = [os.getpid()]
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    if os.getpid() != _OWNER[0]:
+        # A forked child inherited this handler: die as SIGTERM means to, so that
+        # terminate() stops workers and Pool processes as it should.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    _OWNER[0] = os.getpid()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -56,12 +82,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         prefix = "" if message.startswith("racecourse") else "racecourse: "
         print(f"{prefix}{message}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("racecourse: interrupted; every process it started has been stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        print(f"racecourse: {how}; every process it started has been stopped", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `racecourse list | head`
         sys.stderr.close()
         return 0
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def entry() -> None:

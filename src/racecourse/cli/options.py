@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable, Optional
 
+from .. import remote
 from ..sharing import available_start_methods
 
 MAX_PROCESSES = 256
@@ -67,3 +68,24 @@ def add_start_method(parser: argparse.ArgumentParser) -> None:
 
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
+
+
+def _address(text: str, allow_any_port: bool) -> remote.Address:
+    try:
+        return remote.parse_address(text, allow_any_port=allow_any_port)
+    except remote.BadAddress as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def server_address(text: str) -> remote.Address:
+    """HOST:PORT to listen on; port 0 picks a free one."""
+    return _address(text, True)
+
+
+def connect_address(text: str) -> remote.Address:
+    """HOST:PORT of a running server."""
+    return _address(text, False)
+
+
+def add_authkey_file(parser: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    parser.add_argument("--authkey-file", metavar="FILE", required=required, help=help)

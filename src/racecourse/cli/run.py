@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, List, Optional, Sequence, Union
 
-from .. import catalogue, fast_trials, stress_runner
+from .. import catalogue, fast_trials, remote, stress_runner
 from ..model import Scenario
 from ..report import ProgressLine, failure_details, histogram_table, run_table
 from ..results import (
@@ -15,10 +15,20 @@ from ..results import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_UNAVAILABLE,
     FastRunResult,
     RunResult,
 )
-from .options import UsageError, add_json, add_sizes, add_start_method, bounded, seconds
+from .options import (
+    UsageError,
+    add_authkey_file,
+    add_json,
+    add_sizes,
+    add_start_method,
+    bounded,
+    connect_address,
+    seconds,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,6 +52,10 @@ def add_parser(subparsers: Any) -> None:
                       f"{fast_trials.FAST_MAX_OPS:,} ops, for scenarios whose shared state can be reset)")
     fast.add_argument("--no-fast", dest="fast", action="store_false",
                       help="a fresh set of processes for every trial, even for many small trials")
+    parser.add_argument("--connect", type=connect_address, metavar="HOST:PORT",
+                        help="the 'racecourse serve' server that remote-manager scenarios use "
+                        "(default: each trial starts its own on 127.0.0.1)")
+    add_authkey_file(parser, "file holding the authkey of the --connect server")
     add_json(parser)
     parser.set_defaults(handler=run_command)
 
@@ -75,6 +89,20 @@ def _wants_fast(args: argparse.Namespace, scenario: Scenario) -> bool:
     return fast_trials.eligible(scenario, trials, ops)
 
 
+def endpoint(args: argparse.Namespace) -> Optional[remote.Endpoint]:
+    """The --connect server and its key, or None; a bad key file is a usage error."""
+    if args.connect is None and args.authkey_file is None:
+        return None
+    if args.connect is None:
+        raise UsageError("--authkey-file goes with --connect HOST:PORT")
+    if args.authkey_file is None:
+        raise UsageError("--connect needs --authkey-file FILE (the server's authkey)")
+    try:
+        return remote.Endpoint(args.connect, remote.read_authkey(args.authkey_file))
+    except remote.BadAuthkeyFile as error:
+        raise UsageError(str(error)) from None
+
+
 def _check_fast(args: argparse.Namespace, scenarios: List[Scenario]) -> None:
     """--fast asked for one scenario that cannot run as fast trials: say so, start nothing."""
     if not args.fast:
@@ -89,7 +117,9 @@ def _check_fast(args: argparse.Namespace, scenarios: List[Scenario]) -> None:
         raise UsageError(f"{scenarios[0].id} cannot run as fast trials: {reason}")
 
 
-def _run_one(args: argparse.Namespace, scenario: Scenario, progress: ProgressLine) -> AnyResult:
+def _run_one(
+    args: argparse.Namespace, scenario: Scenario, progress: ProgressLine, server: Optional[remote.Endpoint]
+) -> AnyResult:
     def show(done: int, total: int) -> None:
         progress.update(scenario.id, done, total)
 
@@ -117,17 +147,25 @@ def _run_one(args: argparse.Namespace, scenario: Scenario, progress: ProgressLin
         start_method=args.start_method,
         timeout=args.timeout,
         progress=show,
+        connect=server,
     )
 
 
 def run_command(args: argparse.Namespace) -> int:
     scenarios = selected(args)  # usage errors surface here, before anything starts
     _check_fast(args, scenarios)
+    server = endpoint(args)
+    if server is not None:
+        try:
+            remote.probe(server)  # a wrong key or no server: one line, before any worker starts
+        except remote.Unavailable as error:
+            print(f"racecourse: {error}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
     progress = ProgressLine()
     results: List[AnyResult] = []
     try:
         for scenario in scenarios:
-            results.append(_run_one(args, scenario, progress))
+            results.append(_run_one(args, scenario, progress, server))
     finally:
         progress.clear()
     if args.json:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import ctypes
 import select
-import signal
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..catalogue import worker_in_child
+from ..child_signals import leave_signals_to_parent
 from ..model import Expect, Scenario, Shared, call_with
 from ..sharing import Share
 from ..stress_runner import _stop
@@ -69,7 +69,7 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
                 parent_locks: Dict[str, str]) -> None:
     """One controlled worker: wraps its shared objects once, then runs the worker each time
     the parent says so, until told to quit (module-level so that spawn can import it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent owns Ctrl-C
+    leave_signals_to_parent()
     channel = Channel(conn)
     try:
         worker = worker_in_child(target)
