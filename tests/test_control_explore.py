@@ -23,8 +23,13 @@ METHODS = start_methods()
 BUILTIN = catalogue.builtin()
 
 
+# Worker scenarios that control refuses: global-counter shares nothing, and the remote
+# Manager workers connect to their server themselves, with proxies control never sees.
+REFUSED = {"global-counter", "remote-manager", "remote-manager-locked"}
+
+
 def controllable(scenario) -> bool:
-    return scenario.worker is not None and scenario.id != "global-counter"
+    return scenario.worker is not None and scenario.id not in REFUSED
 
 
 @pytest.fixture

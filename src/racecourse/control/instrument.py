@@ -128,6 +128,16 @@ _UNSUPPORTED = (
 )
 
 
+# The SyncManager proxies control can schedule: by proxy type and the typeid it was made as.
+_SYNC_MANAGER_KINDS = {
+    (managers.ValueProxy, "Value"): "manager-value",
+    (managers.DictProxy, "dict"): "manager-dict",
+    (managers.ListProxy, "list"): "manager-list",
+    (managers.NamespaceProxy, "Namespace"): "manager-namespace",
+    (managers.ArrayProxy, "Array"): "manager-array",
+}
+
+
 def classify(value: Any, name: str) -> str:
     """What kind of shared object ``value`` is, or :class:`Uncontrollable` if it cannot be
     scheduled (something that can block or communicate where racecourse does not look)."""
@@ -144,15 +154,16 @@ def classify(value: Any, name: str) -> str:
     if is_lock(value):
         return "lock"
     if isinstance(value, managers.BaseProxy):
-        kind = {
-            managers.ValueProxy: "manager-value",
-            managers.DictProxy: "manager-dict",
-            managers.ListProxy: "manager-list",
-            managers.NamespaceProxy: "manager-namespace",
-            managers.ArrayProxy: "manager-array",
-        }.get(type(value))
+        typeid = value._token.typeid
+        kind = _SYNC_MANAGER_KINDS.get((type(value), typeid))
         if kind is None:
-            raise Uncontrollable(f"{name} is a Manager {value._token.typeid} proxy, which racecourse cannot schedule")
+            # A custom Manager (remote-manager's counter): its workers usually connect and
+            # make proxies of their own, which control never sees; refuse it rather than
+            # explore schedules in which the shared state never moves.
+            raise Uncontrollable(
+                f"{name} is a Manager {typeid!r} proxy, which racecourse cannot schedule; control takes "
+                "SyncManager dict/list/Value/Namespace/Array proxies and locks"
+            )
         return kind
     if type(value).__name__ in _UNSUPPORTED:
         raise Uncontrollable(
