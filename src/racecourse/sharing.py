@@ -172,7 +172,8 @@ class Share:
         # prints a KeyboardInterrupt traceback of its own). Replacements for workers that
         # exit are started by the Pool's own thread, hence the initializer as well.
         with parent_owns_ctrl_c():
-            pool: multiprocessing.pool.Pool = self.context.Pool(processes, _pool_worker_start, (initializer, tuple(initargs)), **kwargs)
+            start = (initializer, tuple(initargs))
+            pool: multiprocessing.pool.Pool = self.context.Pool(processes, _pool_worker_start, start, **kwargs)
         self._pools.append(pool)
         return pool
 
