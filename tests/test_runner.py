@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import re
+import signal
+import time
 import textwrap
 
 import pytest
@@ -104,3 +106,24 @@ def test_successful_runs_leave_nothing_behind(method, nothing_left_behind):
     for scenario_id in ["shared-memory", "manager-dict-locked", "pool-map", "module-lock"]:
         result = stress_runner.run(catalogue.resolve_one(scenario_id), trials=1, start_method=method)
         assert result.failures == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_close_lets_idle_children_finish_and_terminates_busy_ones(method, nothing_left_behind):
+    # Children that finish on their own end like any finished process (exit status 0, and
+    # coverage keeps what they ran); only a Pool with a task still running is terminated.
+    from racecourse.pages import start_site
+    from racecourse.sharing import Share
+
+    with Share(method) as share:
+        idle = share.Pool(2)
+        assert idle.map(abs, [-1, -2]) == [1, 2]
+        start_site(share, 2)
+        finishing = multiprocessing.active_children()
+        busy = share.Pool(1)
+        busy.apply_async(time.sleep, (60,))
+        stopped = [p for p in multiprocessing.active_children() if p not in finishing]
+    assert sorted("pool worker" if "PoolWorker" in p.name else p.name for p in finishing) == [
+        "pool worker", "pool worker", "racecourse-pages"]
+    assert [p.exitcode for p in finishing] == [0, 0, 0]
+    assert [p.exitcode for p in stopped] == [-signal.SIGTERM]

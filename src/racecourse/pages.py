@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,14 +116,22 @@ class _Site(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def _serve(pages: int, served: Any, ready: Any) -> None:
-    """Entry point of the server process (module-level so spawn can import it)."""
-    leave_signals_to_parent()  # the parent stops it at close
+def _serve(pages: int, served: Any, control: Any) -> None:
+    """Entry point of the server process (module-level so spawn can import it). It serves
+    until the parent says stop (or its end of ``control`` closes), then ends normally, so
+    it leaves as processes that finish do, not killed by a signal."""
+    leave_signals_to_parent()
     site = _Site((HOST, 0), _Pages)
     site.pages, site.served = pages, served
-    ready.send(site.server_address[1])
-    ready.close()
-    site.serve_forever()
+    control.send(site.server_address[1])
+    serving = threading.Thread(target=site.serve_forever, name="racecourse-pages-serve", daemon=True)
+    serving.start()
+    try:
+        control.recv()
+    except EOFError:  # the parent is gone
+        pass
+    site.shutdown()
+    site.server_close()
 
 
 @dataclass
@@ -136,25 +145,28 @@ class Site:
 def start_site(share: Share, pages: int) -> Site:
     """Serve ``pages`` pages on 127.0.0.1 and list their URLs in a file; both go at close."""
     served = share.Value("q", 0)
-    receiver, sender = share.context.Pipe(duplex=False)
-    server = share.Process(target=_serve, args=(pages, served, sender), name="racecourse-pages", daemon=True)
+    control, child_end = share.context.Pipe()
+    server = share.Process(target=_serve, args=(pages, served, child_end), name="racecourse-pages", daemon=True)
     with parent_owns_ctrl_c():
         server.start()
-    sender.close()
+    child_end.close()
 
     def stop() -> None:
-        server.terminate()
+        try:
+            control.send("stop")
+        except OSError:  # it already ended
+            pass
         server.join(5)
         if server.is_alive():
             server.kill()
             server.join()
-        receiver.close()
+        control.close()
 
     share.on_close(stop)
-    if not receiver.poll(START_SECONDS):
+    if not control.poll(START_SECONDS):
         raise RuntimeError(f"the page server did not start within {START_SECONDS:g} s")
     try:
-        port = receiver.recv()
+        port = control.recv()
     except EOFError:
         raise RuntimeError(f"the page server exited at start (exit code {server.exitcode})") from None
     base_url = f"http://{HOST}:{port}"

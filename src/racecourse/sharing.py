@@ -9,6 +9,7 @@ blocks, Pools) and :meth:`Share.close` removes all of it, on every path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import multiprocessing
 import multiprocessing.managers
@@ -16,6 +17,7 @@ import multiprocessing.pool
 import signal
 import socket
 import threading
+import time
 from multiprocessing import shared_memory
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -191,8 +193,7 @@ class Share:
             _attempt(cleanup, errors)
         self._cleanups.clear()
         for pool in self._pools:
-            _attempt(pool.terminate, errors)
-            _attempt(pool.join, errors)
+            _attempt(functools.partial(_stop_pool, pool), errors)
         self._pools.clear()
         if self._manager is not None:
             _attempt(self._manager.shutdown, errors)
@@ -231,6 +232,22 @@ def _answers(address: Any) -> bool:
         except OSError:
             return False
     return True
+
+
+def _stop_pool(pool: multiprocessing.pool.Pool) -> None:
+    """An idle Pool's workers are asked to finish, and end the way finished processes do
+    (coverage keeps what they ran); any still busy or stuck after a moment, and every
+    worker of a Pool with tasks outstanding (a failed or interrupted run), is terminated."""
+    if not pool._cache:  # type: ignore[attr-defined]  # the tasks not yet answered
+        pool.close()
+        deadline = time.monotonic() + _POOL_FINISH_SECONDS
+        for worker in list(pool._pool):  # type: ignore[attr-defined]
+            worker.join(max(0.0, deadline - time.monotonic()))
+    pool.terminate()  # nothing left to stop when every worker already finished
+    pool.join()
+
+
+_POOL_FINISH_SECONDS = 2.0
 
 
 def _pool_worker_start(initializer: Optional[Callable[..., Any]], initargs: Tuple[Any, ...]) -> None:
