@@ -65,6 +65,28 @@ def test_explore_a_safe_scenario_that_fails_exits_1(capsys, tmp_path):
     assert status == 1 and json.loads(out)["failing"] > 0
 
 
+def test_a_failure_that_does_not_come_back_on_replay_is_reported_not_blamed_on_usage(capsys, tmp_path):
+    # Worker 1 raises only the first time it runs (its process lives on across schedules),
+    # before its first visible operation: the replay of that failing schedule takes another
+    # path. That is the worker hiding something from racecourse (status 3), not bad usage.
+    path = tmp_path / "flaky_first_run.py"
+    path.write_text(
+        "from racecourse import Expect, Scenario\n"
+        "RUNS = []\n"
+        "def build(share):\n    return {'counter': share.Value('i', 0, lock=False)}\n"
+        "def worker(counter, index):\n"
+        "    RUNS.append(1)\n"
+        "    if index == 1 and len(RUNS) == 1:\n        raise OSError('first run only')\n"
+        "    counter.value += 1\n"
+        "def observe(counter):\n    return counter.value\n"
+        "SCENARIO = Scenario(id='flaky-first-run', title='t', expect=Expect.RACY, build=build,\n"
+        "                    worker=worker, observe=observe)\n"
+    )
+    status, out, err = run_cli(capsys, "explore", str(path), "-m", METHOD)
+    assert status == 3, err
+    assert "on replay" in err and "does something racecourse does not see" in err
+
+
 def test_explore_random_and_pct(capsys):
     for strategy in ("random", "pct"):
         status, out, _ = run_cli(capsys, "explore", "raw-value", "-s", strategy, "-b", "40", "--seed", "3",

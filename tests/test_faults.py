@@ -35,9 +35,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def mark(name, text):
     path = os.path.join(HERE, name)
-    with open(path + ".tmp", "w") as file:
+    partial = f"{path}.{os.getpid()}.tmp"  # one per process: several may mark at once
+    with open(partial, "w") as file:
         file.write(str(text))
-    os.replace(path + ".tmp", path)  # the test never reads half a file
+    os.replace(partial, path)  # the test never reads half a file
 
 
 def observe(counter):
@@ -45,6 +46,21 @@ def observe(counter):
 '''
 
 SCENARIOS = {
+    # Explored with a budget it never reaches: each schedule runs the worker in the
+    # controlled processes, which say once that they are being explored.
+    "explored_at_length": '''
+def build(share):
+    return {"counter": share.Value("i", 0, lock=False)}
+
+def worker(counter, ops):
+    if not os.path.exists(os.path.join(HERE, "running")):
+        mark("running", 1)
+    for _ in range(ops):
+        counter.value += 1
+
+SCENARIO = Scenario(id="explored-at-length", title="t", expect=Expect.RACY, build=build, worker=worker,
+                    observe=observe)
+''',
     # Worker 0 says where it is, then works until the test kills it.
     "killed_worker": '''
 def build(share):
@@ -230,11 +246,11 @@ def racecourse(tmp_path):
     before = shm_entries()
     runs = []
 
-    def start(scenario, *options):
+    def start(scenario, *options, command="run"):
         path = tmp_path / f"{scenario}.py"
         body = SCENARIOS[scenario].replace("WAIT", repr(WAIT_SECONDS))
         path.write_text(textwrap.dedent(PRELUDE) + textwrap.dedent(body))
-        run = Run(tmp_path, "run", str(path), *options)
+        run = Run(tmp_path, command, str(path), *options)
         runs.append(run)
         return run
 
@@ -309,6 +325,19 @@ def test_ctrl_c_and_sigterm_stop_everything(racecourse, method, scenario, stop):
     assert run.stderr.strip() == f"racecourse: {how}; every process it started has been stopped"
     if scenario == "interrupted_pool":
         assert not os.path.exists(run.wait_for("pages.dir")), "the page list was left behind"
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("stop", list(STOPS))
+def test_ctrl_c_and_sigterm_stop_an_exploration(racecourse, method, stop):
+    send, status, how = STOPS[stop]
+    run = racecourse("explored_at_length", "-m", method, "-p", "3", "-k", "3", "--budget", "100000000",
+                     command="explore")
+    run.wait_for("running")
+    time.sleep(0.5)  # well inside the exploration, which has millions of schedules to go
+    send(run.process.pid)
+    assert run.finish() == status, run.stderr
+    assert run.stderr.strip() == f"racecourse: {how}; every process it started has been stopped"
 
 
 @pytest.mark.parametrize("method", METHODS)

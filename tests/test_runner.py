@@ -5,8 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import re
 import signal
-import time
 import textwrap
+import time
 
 import pytest
 

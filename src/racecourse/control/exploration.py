@@ -11,6 +11,7 @@ from ..catalogue import replay_command
 from ..model import Expect, Scenario
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
 from .engine import ControlError, Controller, Execution, Step
+from .schedule import ScheduleError
 from .strategies import STRATEGIES, Exhaustive, pct_schedules, random_schedules, replay
 from .timeline import timeline_svg, timeline_text
 
@@ -253,11 +254,15 @@ def explore(
         if first is not None:
             # Run it once more, recording the state after every step for the timeline; the
             # same outcome again is the controlled runner's promise.
-            again = replay(active, first.schedule, first.schedule_text)
+            unseen = "the worker does something racecourse does not see"
+            try:
+                again = replay(active, first.schedule, first.schedule_text)
+            except ScheduleError as error:  # the run took another path this time
+                raise ControlError(f"schedule {first.schedule_text} gave {first.outcome!r}, then on replay: "
+                                   f"{error}; {unseen}") from None
             if again.outcome != first.outcome:
                 raise ControlError(
-                    f"schedule {first.schedule_text} gave {first.outcome!r}, then {again.outcome!r} on replay: "
-                    "the worker does something racecourse does not see"
+                    f"schedule {first.schedule_text} gave {first.outcome!r}, then {again.outcome!r} on replay: {unseen}"
                 )
             result.first_failure = Failure(again, scenario)
     finally:
