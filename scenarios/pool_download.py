@@ -89,6 +89,7 @@ SCENARIO = Scenario(
     program=program,
     observe=observe,
     expected=expected,
+    unit="bytes",
     check=check,
     defaults=Defaults(processes=3, ops=24),
 )

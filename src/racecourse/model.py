@@ -86,6 +86,8 @@ class Scenario:
     # Counter scenarios: observe() reads the count, expected() says what it should be.
     observe: Optional[Callable[..., int]] = None
     expected: Callable[[int, int], int] = _product
+    # What one unit of the count is, in the verdict: "lost 3 of 10 updates", "... bytes".
+    unit: str = "updates"
     # Invariant scenarios: check() returns None when it holds, else what broke.
     check: Optional[Callable[..., Optional[str]]] = None
     # Error scenarios: the exception type the lesson documents.

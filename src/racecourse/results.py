@@ -166,7 +166,7 @@ class RunResult(_Judged):
         return f"invariant held in {n} of {n} trials"
 
     def _counter_verdict(self) -> str:
-        expected, lost = self.expected_total, self.lost
+        expected, lost, unit = self.expected_total, self.lost, self.scenario.unit
         if expected == 0 and self.trials:
             made = self.processes * self.ops * len(self.trials)
             observed = sum(t.observed or 0 for t in self.trials)
@@ -174,12 +174,12 @@ class RunResult(_Judged):
                 return f"the parent sees 0 after {made:,} increments in the children: nothing was shared"
         if lost > 0:
             share = 100.0 * lost / expected if expected else 0.0
-            return f"lost {lost:,} of {expected:,} updates ({share:.1f}%)"
+            return f"lost {lost:,} of {expected:,} {unit} ({share:.1f}%)"
         if lost < 0:
-            return f"counted {-lost:,} MORE than the {expected:,} updates made"
+            return f"counted {-lost:,} MORE than the {expected:,} {unit} made"
         if self.expect is Expect.RACY:
             return f"no update lost this time ({expected:,} of {expected:,}); try more --ops or --trials"
-        return f"exact: {expected:,} of {expected:,} updates"
+        return f"exact: {expected:,} of {expected:,} {unit}"
 
     def to_json(self) -> Dict[str, Any]:
         return {
