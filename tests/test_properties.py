@@ -38,9 +38,10 @@ RACY_COUNTERS = [s for s in SCENARIOS if s.is_counter and s.expect is Expect.RAC
 FORK_ONLY = [s for s in SCENARIOS if s.expect is Expect.FORK_ONLY]
 ERRORS = [s for s in SCENARIOS if s.expect is Expect.ERROR]
 
-# Each example starts real processes; a few per scenario keep the suite fast while
-# hypothesis still varies the sizes between runs.
-EXAMPLES = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+# Each example starts real processes, so each session tries only a few sizes per scenario;
+# hypothesis draws new ones every session, and the tox matrix runs 21 sessions (over 60
+# sizes per scenario per CI run), which keeps the matrix well inside its time.
+EXAMPLES = settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def op_limit(scenario):
