@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import warnings
@@ -46,6 +47,12 @@ def _distributed(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", OWN_WARNINGS_ARE_ERRORS)
+    # The session's start method is every process's default too (xdist workers included),
+    # so a test that runs `racecourse run raw-value` without -m stays within it: a spawn
+    # session must not fork behind its back from a worker with execnet's thread.
+    method = os.environ.get(START_METHOD_VARIABLE)
+    if method:
+        multiprocessing.set_start_method(method, force=True)
     if hasattr(config, "workerinput"):
         return
     if os.environ.get(START_METHOD_VARIABLE) == "fork" and _distributed(config):

@@ -128,3 +128,19 @@ def leftover_processes(session: int, settle_seconds: float = 10.0) -> List[int]:
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)
+
+
+def announce_then_sleep(path: str, seconds: float) -> None:
+    """A Pool task that says it has started (creates ``path``), then keeps its worker busy."""
+    open(path, "w").close()
+    time.sleep(seconds)
+
+
+def meet(directory: str, count: int, index: int) -> int:
+    """A Pool task that waits (up to a minute) until ``count`` tasks have arrived: run as
+    ``count`` tasks with chunksize 1, it makes every worker of the Pool take one."""
+    open(os.path.join(directory, f"arrived-{index}"), "w").close()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(directory)) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return index

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from racecourse import catalogue, stress_runner
-from support import leaked_shm_entries, shm_entries, start_methods
+from support import announce_then_sleep, leaked_shm_entries, meet, shm_entries, start_methods
 
 METHODS = start_methods()
 
@@ -109,21 +109,31 @@ def test_successful_runs_leave_nothing_behind(method, nothing_left_behind):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_close_lets_idle_children_finish_and_terminates_busy_ones(method, nothing_left_behind):
+def test_close_lets_idle_children_finish_and_terminates_busy_ones(method, tmp_path, nothing_left_behind):
     # Children that finish on their own end like any finished process (exit status 0, and
     # coverage keeps what they ran); only a Pool with a task still running is terminated.
+    # One Pool per Share, started last: under fork, a process whose Pool threads run
+    # must not fork again.
     from racecourse.pages import start_site
     from racecourse.sharing import Share
 
     with Share(method) as share:
-        idle = share.Pool(2)
-        assert idle.map(abs, [-1, -2]) == [1, 2]
         start_site(share, 2)
+        idle = share.Pool(2)
+        meeting = tmp_path / "meeting"
+        meeting.mkdir()
+        # Each worker takes one task, so both are up (not still starting) when it goes idle.
+        assert idle.starmap(meet, [(str(meeting), 2, 0), (str(meeting), 2, 1)], chunksize=1) == [0, 1]
         finishing = multiprocessing.active_children()
-        busy = share.Pool(1)
-        busy.apply_async(time.sleep, (60,))
-        stopped = [p for p in multiprocessing.active_children() if p not in finishing]
     assert sorted("pool worker" if "PoolWorker" in p.name else p.name for p in finishing) == [
         "pool worker", "pool worker", "racecourse-pages"]
     assert [p.exitcode for p in finishing] == [0, 0, 0]
+
+    started = tmp_path / "started"
+    with Share(method) as share:
+        busy = share.Pool(1)
+        busy.apply_async(announce_then_sleep, (str(started), 60))
+        while not started.exists():  # a task still queued would be dropped, not run
+            time.sleep(0.01)
+        stopped = multiprocessing.active_children()
     assert [p.exitcode for p in stopped] == [-signal.SIGTERM]

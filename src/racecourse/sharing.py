@@ -247,7 +247,7 @@ def _stop_pool(pool: multiprocessing.pool.Pool) -> None:
     pool.join()
 
 
-_POOL_FINISH_SECONDS = 2.0
+_POOL_FINISH_SECONDS = 5.0
 
 
 def _pool_worker_start(initializer: Optional[Callable[..., Any]], initargs: Tuple[Any, ...]) -> None:
