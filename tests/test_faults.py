@@ -155,6 +155,7 @@ SCENARIO = Scenario(id="interrupted-workers", title="t", expect=Expect.SAFE, bui
 from racecourse.pages import download, start_site
 
 def fetch(url):
+    mark(f"fetching-{os.getpid()}", url)
     mark("running", 1)
     while True:
         for chunk in download(url):
@@ -223,6 +224,13 @@ class Run:
             assert time.monotonic() < deadline, f"{name} never appeared"
             time.sleep(0.05)
         return path.read_text()
+
+    def wait_until(self, condition, what):
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not condition():
+            assert self.process.poll() is None, f"the run ended before {what}: {self.process.returncode}"
+            assert time.monotonic() < deadline, f"never {what}"
+            time.sleep(0.05)
 
     def finish(self):
         self.stdout, self.stderr = self.process.communicate(timeout=WAIT_SECONDS + 30)
@@ -320,6 +328,11 @@ def test_ctrl_c_and_sigterm_stop_everything(racecourse, method, scenario, stop):
     send, status, how = STOPS[stop]
     run = racecourse(scenario, "-m", method)
     run.wait_for("running")
+    if scenario == "interrupted_pool":
+        # Stop it once all 3 Pool workers are downloading (each task downloads forever):
+        # PyPy starts its Ctrl-C handler even in a child started with Ctrl-C ignored, so
+        # a worker still starting up would print a KeyboardInterrupt of its own there.
+        run.wait_until(lambda: len(list(run.directory.glob("fetching-*"))) == 3, "all 3 workers downloading")
     send(run.process.pid)
     assert run.finish() == status, run.stderr
     assert run.stderr.strip() == f"racecourse: {how}; every process it started has been stopped"
