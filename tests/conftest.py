@@ -8,9 +8,13 @@
   DeprecationWarning). The suite is kept clean of it by design, not by filtering:
   racecourse starts no thread before it forks, and a fork session runs without
   pytest-xdist, because every xdist worker has execnet's reader thread (an OS thread,
-  which threading.enumerate() does not list). Under xdist the rule cannot hold, so it is
-  checked in every session without xdist, and ``-n`` is refused when the session is a fork
-  session (RACECOURSE_START_METHOD=fork, as tox's fork environments set).
+  which threading.enumerate() does not list). ``-n`` is refused when the session is a fork
+  session (RACECOURSE_START_METHOD=fork, as tox's fork environments set), and the session's
+  start method is every process's default, so a spawn or forkserver session under xdist
+  forks nothing at all. Besides the session-wide check, a fork() with other threads
+  alive fails the test it happened in, on every interpreter and under xdist too (found
+  by an at-fork hook, as the warning exists only from 3.12 and reaches the session only
+  after the test).
 
   An "error" filter cannot enforce this: os.fork() clears the exception such a filter
   raises, and the warning silently disappears. So the warning stays visible and
@@ -22,13 +26,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import threading
 import warnings
-from typing import List
+from typing import Iterator, List
 
 import pytest
 
 import racecourse
-from support import START_METHOD_VARIABLE
+from support import START_METHOD_VARIABLE, start_methods
 
 # The module field is a regular expression matched against the start of the name of the
 # module a warning is attributed to: racecourse, racecourse.cli.run, racecourse.scenarios.x.
@@ -50,9 +55,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # The session's start method is every process's default too (xdist workers included),
     # so a test that runs `racecourse run raw-value` without -m stays within it: a spawn
     # session must not fork behind its back from a worker with execnet's thread.
-    method = os.environ.get(START_METHOD_VARIABLE)
-    if method:
-        multiprocessing.set_start_method(method, force=True)
+    methods = start_methods()
+    if os.environ.get(START_METHOD_VARIABLE) or "fork" not in methods:
+        multiprocessing.set_start_method(methods[0], force=True)
     if hasattr(config, "workerinput"):
         return
     if os.environ.get(START_METHOD_VARIABLE) == "fork" and _distributed(config):
@@ -65,6 +70,42 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str, nodeid: str) -> None:
     if FORK_WITH_THREADS.match(str(warning_message.message)):
         _forks_with_threads.append(nodeid or f"({when})")
+
+
+def _threads() -> int:
+    """This process's OS threads (execnet's reader included), where /proc tells."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return threading.active_count()
+
+
+_forks_by_tests_with_threads: List[int] = []
+
+
+def _before_fork() -> None:
+    if _threads() > 1:
+        _forks_by_tests_with_threads.append(os.getpid())
+
+
+# Every interpreter, not only 3.12+: the hook runs before each os.fork() in this process.
+os.register_at_fork(before=_before_fork)
+
+
+@pytest.fixture(autouse=True)
+def _no_fork_with_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test in which this process forked while it had other threads."""
+    before = len(_forks_by_tests_with_threads)
+    yield
+    if len(_forks_by_tests_with_threads) > before:
+        where = "an xdist worker (execnet's reader thread)" if hasattr(request.config, "workerinput") else (
+            "a process with threads")
+        pytest.fail(f"fork() ran in {where}: a test uses the session's start method, and under fork "
+                    "starts no thread before it forks", pytrace=False)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -15,11 +15,17 @@ START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
 
 
 def start_methods() -> List[str]:
-    """The start methods this test session covers: the tox factor's one, else all available."""
+    """The start methods this test session covers: the tox factor's one, else all available,
+    except fork inside a pytest-xdist worker (whose reader thread makes every fork() one
+    with threads; conftest.py explains): `pytest -n 2` covers spawn and forkserver, and
+    `RACECOURSE_START_METHOD=fork pytest` the fork start method."""
     chosen = os.environ.get(START_METHOD_VARIABLE)
     if chosen:
         return [chosen]
-    return available_start_methods()
+    methods = available_start_methods()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        methods = [m for m in methods if m != "fork"]
+    return methods
 
 
 def shm_entries() -> Set[str]:
