@@ -5,14 +5,57 @@ also raised KeyboardInterrupt would only print a traceback of its own. SIGTERM m
 what ``Process.terminate()`` means, kill the child, even when the child was forked from
 a racecourse command that had its own SIGTERM handler installed (a forked child inherits
 Python's signal handlers, and a Pool worker keeping that handler survives ``terminate()``).
+
+Two halves: the parent starts children inside :func:`starting_children`, and each
+child's entry point (target, initializer) first calls :func:`leave_signals_to_parent`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import threading
+from typing import Iterator
+
+_HELD = {signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def starting_children(start_method: str) -> Iterator[None]:
+    """Start child processes inside this block.
+
+    They begin life with SIGINT ignored. An ignored signal stays ignored across exec, so
+    even a spawn or forkserver child that is still importing when Ctrl-C comes does not
+    print a KeyboardInterrupt traceback of its own: Ctrl-C reaches the parent only,
+    which stops every child. (A Ctrl-C during the few milliseconds of the start itself
+    is dropped; the next one is not.)
+
+    Under fork, SIGTERM is also held (blocked) while the child is made, so the child
+    starts with it held. A SIGTERM that reaches a forked child before the interpreter
+    has finished setting itself up in it would otherwise be lost: the child runs the
+    parent's Python handler, which only marks the signal as pending, and CPython clears
+    pending signals right after fork. A Pool terminated a moment after it started
+    (``pool-arg-value`` fails at once) then kept a worker alive and ``join()`` hung. Held,
+    the signal waits for the child's entry point, which sets SIGTERM to its default and
+    lets it through. Threads started in the block (a Pool's) keep the mask, so the
+    workers they start as replacements begin the same way.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    hold = start_method == "fork"
+    held_before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD) if hold else set()
+    try:
+        yield
+    finally:
+        if hold and not _HELD <= held_before:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+        signal.signal(signal.SIGINT, previous)
 
 
 def leave_signals_to_parent() -> None:
     """The first thing a child's entry point (target, initializer) does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # a SIGTERM held since the start ends it now

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator, List
 
-from .child_signals import leave_signals_to_parent
-from .sharing import Share, parent_owns_ctrl_c
+from .child_signals import leave_signals_to_parent, starting_children
+from .sharing import Share
 
 HOST = "127.0.0.1"
 START_SECONDS = 30.0
@@ -147,7 +147,7 @@ def start_site(share: Share, pages: int) -> Site:
     served = share.Value("q", 0)
     control, child_end = share.context.Pipe()
     server = share.Process(target=_serve, args=(pages, served, child_end), name="racecourse-pages", daemon=True)
-    with parent_owns_ctrl_c():
+    with starting_children(share.start_method):
         server.start()
     child_end.close()
 

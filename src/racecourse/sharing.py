@@ -8,7 +8,6 @@ blocks, Pools) and :meth:`Share.close` removes all of it, on every path.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import multiprocessing
@@ -16,13 +15,12 @@ import multiprocessing.managers
 import multiprocessing.pool
 import signal
 import socket
-import threading
 import time
 from multiprocessing import shared_memory
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from . import remote
-from .child_signals import leave_signals_to_parent
+from .child_signals import leave_signals_to_parent, starting_children
 
 
 def available_start_methods() -> List[str]:
@@ -47,25 +45,6 @@ def describe_exit(code: Optional[int]) -> Tuple[str, str]:
             name = f"signal {-code}"
         return "signal", f"killed by {name}"
     return "exit", f"exited with status {code}"
-
-
-@contextlib.contextmanager
-def parent_owns_ctrl_c() -> Iterator[None]:
-    """Start child processes inside this block: they begin life with SIGINT ignored.
-
-    An ignored signal stays ignored across exec, so even a spawn or forkserver child that
-    is still importing when Ctrl-C comes does not print a KeyboardInterrupt traceback of
-    its own: Ctrl-C reaches the parent only, which stops every child. (A Ctrl-C during
-    the few milliseconds of the start itself is dropped; the next one is not.)
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class Share:
@@ -116,7 +95,7 @@ class Share:
         """One started ``SyncManager`` per run; its server process is shut down at close."""
         if self._manager is None:
             manager = multiprocessing.managers.SyncManager(ctx=self.context)
-            with parent_owns_ctrl_c():
+            with starting_children(self.start_method):
                 manager.start(leave_signals_to_parent)
             self._manager = manager
         return self._manager
@@ -131,7 +110,7 @@ class Share:
                 self._remote_key = self.connect.authkey
             else:
                 self._remote_key = remote.new_authkey()
-                with parent_owns_ctrl_c():
+                with starting_children(self.start_method):
                     self._remote = remote.start_server(self.context, self._remote_key)
                 self._remote_started = True
         return self._remote
@@ -173,7 +152,7 @@ class Share:
         # Pool workers leave Ctrl-C to the parent, which terminates them (otherwise each
         # prints a KeyboardInterrupt traceback of its own). Replacements for workers that
         # exit are started by the Pool's own thread, hence the initializer as well.
-        with parent_owns_ctrl_c():
+        with starting_children(self.start_method):
             start = (initializer, tuple(initargs))
             pool: multiprocessing.pool.Pool = self.context.Pool(processes, _pool_worker_start, start, **kwargs)
         self._pools.append(pool)
@@ -244,6 +223,14 @@ def _stop_pool(pool: multiprocessing.pool.Pool) -> None:
         for worker in list(pool._pool):  # type: ignore[attr-defined]
             worker.join(max(0.0, deadline - time.monotonic()))
     pool.terminate()  # nothing left to stop when every worker already finished
+    # terminate() runs once per Pool (its own `with` block may have run it already) and
+    # trusts SIGTERM; a worker still alive after it is killed, so join() cannot hang.
+    deadline = time.monotonic() + _REAP_SECONDS
+    for worker in list(pool._pool):  # type: ignore[attr-defined]
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
     pool.join()
 
 

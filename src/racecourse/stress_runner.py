@@ -19,11 +19,11 @@ from multiprocessing.connection import wait
 from typing import Any, Callable, Dict, List, Optional
 
 from .catalogue import worker_in_child
-from .child_signals import leave_signals_to_parent
+from .child_signals import leave_signals_to_parent, starting_children
 from .model import Expect, Scenario, Shared, call_with
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
-from .sharing import Share, default_start_method, describe_exit, parent_owns_ctrl_c
+from .sharing import Share, default_start_method, describe_exit
 
 # How long a terminated worker gets to exit before it is killed outright.
 _GRACE_SECONDS = 1.0
@@ -116,7 +116,7 @@ class _Workers:
             )
             self.conns.append(receiver)
             self.processes.append(process)
-            with parent_owns_ctrl_c():
+            with starting_children(share.start_method):
                 process.start()
             sender.close()  # the parent keeps only the reading end
 
