@@ -44,12 +44,12 @@ def starting_children(start_method: str) -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    hold = start_method == "fork"
-    held_before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD) if hold else set()
+    # Afterwards, let through only what this block held (a caller may hold SIGTERM itself).
+    release = start_method == "fork" and signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         yield
     finally:
-        if hold and not _HELD <= held_before:
+        if release:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
         signal.signal(signal.SIGINT, previous)
 

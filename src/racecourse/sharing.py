@@ -225,13 +225,21 @@ def _stop_pool(pool: multiprocessing.pool.Pool) -> None:
     pool.terminate()  # nothing left to stop when every worker already finished
     # terminate() runs once per Pool (its own `with` block may have run it already) and
     # trusts SIGTERM; a worker still alive after it is killed, so join() cannot hang.
-    deadline = time.monotonic() + _REAP_SECONDS
-    for worker in list(pool._pool):  # type: ignore[attr-defined]
-        worker.join(max(0.0, deadline - time.monotonic()))
-        if worker.is_alive():
-            worker.kill()
-            worker.join()
+    stop_processes(list(pool._pool))  # type: ignore[attr-defined]
     pool.join()
+
+
+def stop_processes(processes: Sequence[Any], grace: float = _REAP_SECONDS) -> None:
+    """Terminate, then kill, then reap every process still alive."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 _POOL_FINISH_SECONDS = 5.0

@@ -23,7 +23,7 @@ from .child_signals import leave_signals_to_parent, starting_children
 from .model import Expect, Scenario, Shared, call_with
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
-from .sharing import Share, default_start_method, describe_exit
+from .sharing import Share, default_start_method, describe_exit, stop_processes
 
 # How long a terminated worker gets to exit before it is killed outright.
 _GRACE_SECONDS = 1.0
@@ -67,19 +67,6 @@ def _child_main(
         conn.close()
         sys.exit(1)
     conn.close()
-
-
-def _stop(processes: List[Any]) -> None:
-    """Terminate, then kill, then reap every process still alive."""
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    deadline = time.monotonic() + _GRACE_SECONDS
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.kill()
-            process.join()
 
 
 def _death(process: Any, index: int) -> Failure:
@@ -169,7 +156,7 @@ class _Workers:
             self.barrier.abort()  # releases anyone still waiting at the start line
         except Exception:
             pass
-        _stop(self.processes)
+        stop_processes(self.processes, _GRACE_SECONDS)
         for conn in self.conns:
             conn.close()
         for process in self.processes:

@@ -25,8 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import catalogue, fast_trials, stress_runner
 from ..model import call_with
-from ..sharing import Share, available_start_methods, default_start_method
-from ..stress_runner import _stop
+from ..sharing import Share, available_start_methods, default_start_method, stop_processes
 from .strategies import RAW, STRATEGIES, count_locally
 
 PROCESS_COUNTS = (1, 2, 4)
@@ -216,7 +215,7 @@ class _BenchWorkers:
             child.join(max(0.0, exit_by - time.monotonic()))
         for barrier in self.barriers.values():
             barrier.abort()
-        _stop(self.children)
+        stop_processes(self.children)
         for conn in self.conns:
             conn.close()
 
@@ -310,7 +309,7 @@ def plain_trial(method: str, processes: int, ops: int) -> float:
         return finished - began
     finally:
         barrier.abort()
-        _stop(children)
+        stop_processes(children)
         for conn in conns:
             conn.close()
 

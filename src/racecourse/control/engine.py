@@ -23,8 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent
 from ..model import Expect, Scenario, Shared, call_with
-from ..sharing import Share
-from ..stress_runner import _stop
+from ..sharing import Share, stop_processes
 from .instrument import (
     ABORT,
     ACQUIRE,
@@ -398,7 +397,7 @@ class Controller:
                 pass
         for process in self.workers:
             process.join(1.0)
-        _stop(self.workers)
+        stop_processes(self.workers)
         for conn in self.conns:
             conn.close()
         for process in self.workers:
