@@ -126,7 +126,8 @@ def stress(
 
     ``target`` is a worker function (with ``build=`` and ``observe=`` and/or ``check=``)
     or a ``Scenario``. Unset sizes are the Scenario's defaults, or for functions 2
-    processes x 1,000 ops, 3 trials, 30 s timeout per trial.
+    processes x 1,000 ops, 3 trials, 30 s timeout per trial (counted from the start line;
+    starting the workers may take the timeout or 60 s, whichever is longer).
 
     The result has the fields of ``racecourse run --json``; ``result.ok`` is true when
     every trial was correct, and ``result.report()`` says what went wrong.

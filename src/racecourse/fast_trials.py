@@ -47,11 +47,11 @@ from multiprocessing.connection import wait
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .catalogue import worker_in_child
-from .child_signals import leave_signals_to_parent
+from .child_signals import leave_signals_to_parent, starting_children
 from .model import Expect, Scenario, Shared, bound_call
 from .results import INVARIANT_HELD, Failure, FastRunResult
 from .sharing import Share, default_start_method
-from .stress_runner import _GRACE_SECONDS, TrialTimeout, _WorkerError, _Workers
+from .stress_runner import _GRACE_SECONDS, TrialTimeout, _WorkerError, _Workers, startup_allowance
 
 Progress = Callable[[int, int], None]
 
@@ -238,7 +238,6 @@ class _FastWorkers(_Workers):
 
     def __init__(self, share: Share, scenario: Scenario, shared: Shared, processes: int, ops: int, trials: int):
         ctx: Any = share.context
-        self.barrier = None  # no Barrier: the control block is the start line
         self.control = ctx.RawArray("q", _SLOTS + 2 * processes)  # zero-filled: nothing run yet
         self.results, results_sender = ctx.Pipe(duplex=False)
         self.finals: Dict[bytes, int] = {}
@@ -257,7 +256,8 @@ class _FastWorkers(_Workers):
                 )
                 self.processes.append(process)
                 try:
-                    process.start()
+                    with starting_children(share.start_method):
+                        process.start()
                 finally:
                     sender.close()  # the parent keeps only the reading end
         finally:
@@ -266,7 +266,7 @@ class _FastWorkers(_Workers):
     def trials(self, timeout: float, progress: Optional[Progress], total: int) -> float:
         """Start the trials and sleep until worker 0 sends the final states; the seconds
         they took. The run stops when no trial has completed for ``timeout`` seconds."""
-        self._collect("ready", time.monotonic() + timeout)
+        self._collect("ready", time.monotonic() + startup_allowance(timeout))
         began = time.monotonic()
         self.control[_GO] = 1
         watched = self.conns + [p.sentinel for p in self.processes]
@@ -320,7 +320,7 @@ def run(
     """Run ``trials`` fast trials of ``scenario`` and return their outcome histogram.
 
     Raises NotResettable, before any process starts, if the scenario cannot run this way.
-    ``timeout`` bounds each trial, and the workers' start-up.
+    ``timeout`` bounds each trial; the workers' start-up has ``startup_allowance(timeout)``.
     """
     if trials < 1:
         raise ValueError(f"fast trials need at least one trial, not {trials}")
@@ -352,7 +352,8 @@ def run(
     except _WorkerError as error:
         result.failure = error.failure
     except TrialTimeout as error:
-        result.failure = Failure("timeout", f"timed out after {limit:g} s: {error}")
+        seconds = startup_allowance(limit) if error.starting else limit
+        result.failure = Failure("timeout", f"timed out after {seconds:g} s: {error}")
     except NotResettable:
         raise
     except Exception as error:  # raised in the parent: by build or observe

@@ -1,9 +1,10 @@
 """The stress runner: real processes, natural scheduling, many trials.
 
 One trial: build the shared state, start N workers, let each report that it is ready,
-release them together through a barrier (without it, on 2 cores, a fast worker can
+release them together at a start line (without it, on 2 cores, a fast worker can
 finish before the next one has started and nothing races), wait for every one of them
-with a deadline, then read the result in the parent. Every path out of a trial (success,
+with a deadline, then read the result in the parent. The trial's timeout counts from that
+start line; starting the workers has an allowance of its own (:func:`startup_allowance`). Every path out of a trial (success,
 an exception in a worker, a killed worker, a timeout, Ctrl-C) goes through the same
 ``finally`` that kills what is still running and tears the shared state down.
 """
@@ -37,8 +38,26 @@ _SERVER_EXIT_SECONDS = 5.0
 Progress = Callable[[int, int], None]
 
 
+# Starting the workers is not part of the race, and a loaded machine can take seconds over
+# it (under spawn each one is a fresh interpreter importing the scenario; PyPy is slower
+# still). So a trial's timeout counts from the start line, and a worker that never reached
+# it, which has shown neither a hang nor a deadlock, is reported as not started, after at
+# least this long.
+STARTUP_SECONDS = 60.0
+
+
+def startup_allowance(timeout: float) -> float:
+    """How long the workers of a trial with this timeout may take to reach the start line."""
+    return max(timeout, STARTUP_SECONDS)
+
+
 class TrialTimeout(Exception):
-    """The trial's deadline passed with work still running."""
+    """A deadline passed with work still running, or (``starting``) with workers that never
+    reached the start line."""
+
+    def __init__(self, message: str, starting: bool = False):
+        super().__init__(message)
+        self.starting = starting
 
 
 def _child_main(
@@ -47,16 +66,17 @@ def _child_main(
     index: int,
     processes: int,
     ops: int,
-    barrier: Any,
+    start_line: Any,
     conn: Any,
-    timeout: float,
+    startup: float,
 ) -> None:
     """Entry point of one worker process (module-level so spawn can import it)."""
     leave_signals_to_parent()  # the parent stops the workers itself and reports once
     try:
         worker = worker_in_child(target)
         conn.send(("ready", None))
-        barrier.wait(timeout)
+        if not start_line.acquire(timeout=startup):  # the slowest sibling may still be starting
+            raise TrialTimeout("the parent never opened the start line")
         call_with(
             worker,
             {**shared, "ops": ops, "index": index, "processes": processes},
@@ -88,16 +108,19 @@ def _blame_lost_server(share: Share, failure: Failure) -> Failure:
 class _Workers:
     """The N worker processes of one trial and the pipes they report on."""
 
-    def __init__(self, share: Share, scenario: Scenario, shared: Shared, processes: int, ops: int, timeout: float):
+    def __init__(self, share: Share, scenario: Scenario, shared: Shared, processes: int, ops: int, startup: float):
         ctx = share.context
-        self.barrier = ctx.Barrier(processes + 1)
+        # The start line is a semaphore the parent releases once per worker. Not a Barrier:
+        # a Barrier (a Condition inside) waits for every sleeper it wakes to acknowledge,
+        # and a worker killed while waiting at it would leave the parent waiting forever.
+        self.start_line = ctx.Semaphore(0)
         self.processes: List[Any] = []
         self.conns: List[Any] = []
         for index in range(processes):
             receiver, sender = ctx.Pipe(duplex=False)
             process = ctx.Process(
                 target=_child_main,
-                args=(scenario.child_target, shared, index, processes, ops, self.barrier, sender, timeout),
+                args=(scenario.child_target, shared, index, processes, ops, self.start_line, sender, startup),
                 name=f"racecourse-{scenario.id}-{index}",
                 daemon=True,
             )
@@ -118,6 +141,8 @@ class _Workers:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 stuck = ", ".join(str(i) for i in sorted(pending))
+                if wanted == "ready":
+                    raise TrialTimeout(f"worker(s) {stuck} never reached the start line", starting=True)
                 raise TrialTimeout(f"worker(s) {stuck} still running")
             watched = [h for h, i in owner.items() if i in pending]
             for index in {owner[handle] for handle in wait(watched, remaining)} & pending:
@@ -138,10 +163,13 @@ class _Workers:
                     raise _WorkerError(_death(self.processes[index], index))
         return [finished_at[i] for i in range(len(self.conns))]
 
-    def run(self, deadline: float) -> float:
-        self._collect("ready", deadline)
-        self.barrier.wait(max(0.001, deadline - time.monotonic()))
+    def run(self, startup_deadline: float, timeout: float) -> float:
+        """Release the workers together once all are ready; the seconds they ran."""
+        self._collect("ready", startup_deadline)
         started = time.monotonic()
+        for _ in self.processes:
+            self.start_line.release()
+        deadline = started + timeout
         finished = self._collect("done", deadline)
         # Let finished workers exit on their own: exiting runs their finalizers (a lock made
         # in the child unlinks its semaphore and unregisters it), which terminate() in
@@ -152,10 +180,6 @@ class _Workers:
         return max(finished) - started
 
     def close(self) -> None:
-        try:
-            self.barrier.abort()  # releases anyone still waiting at the start line
-        except Exception:
-            pass
         stop_processes(self.processes, _GRACE_SECONDS)
         for conn in self.conns:
             conn.close()
@@ -211,7 +235,7 @@ def run_trial(
     workers: Optional[_Workers] = None
     expected = scenario.expected(processes, ops) if scenario.is_counter else None
     started = time.monotonic()
-    deadline = started + timeout
+    startup = startup_allowance(timeout)
     try:
         sizes = {"share": share, "processes": processes, "ops": ops}
         if scenario.program is not None:
@@ -221,15 +245,16 @@ def run_trial(
             seconds = time.monotonic() - started
         else:
             shared = call_with(scenario.build, sizes)
-            workers = _Workers(share, scenario, shared, processes, ops, timeout)
-            seconds = workers.run(deadline)
+            workers = _Workers(share, scenario, shared, processes, ops, startup)
+            seconds = workers.run(started + startup, timeout)
         return _judge(scenario, start_method, shared, expected, seconds)
     except _WorkerError as error:
         failure = _blame_lost_server(share, error.failure)
         return _failed(scenario, expected, time.monotonic() - started, failure)
     except TrialTimeout as error:
-        failure = _blame_lost_server(share, Failure("timeout", f"timed out after {timeout:g} s: {error}"))
-        return _failed(scenario, expected, time.monotonic() - started, failure)
+        limit = startup if error.starting else timeout
+        failure = _blame_lost_server(share, Failure("timeout", f"timed out after {limit:g} s: {error}"))
+        return _failed(scenario, expected, time.monotonic() - started, failure, stuck_running=not error.starting)
     except Exception as error:  # raised in the parent: by build, program or observe
         interrupt = _interrupt_behind(error)
         if interrupt is not None:
@@ -245,8 +270,8 @@ def run_trial(
 def _interrupt_behind(error: BaseException) -> Optional[KeyboardInterrupt]:
     """The Ctrl-C (or SIGTERM) that ``error`` was raised while handling, if any.
 
-    An interrupt that lands inside multiprocessing's own locking (the barrier's condition
-    variable, say) can leave it to fail on the way out, and the exception that reaches us
+    An interrupt that lands inside multiprocessing's own locking (a Manager's or a
+    Condition's, say) can leave it to fail on the way out, and the exception that reaches us
     is that failure, an AssertionError, with the interrupt only in its context.
     """
     seen = set()
@@ -278,12 +303,16 @@ def _judge(scenario: Scenario, start_method: str, shared: Shared, expected: Opti
     return TrialResult(expected, observed, lost, ok, seconds, violation)
 
 
-def _failed(scenario: Scenario, expected: Optional[int], seconds: float, failure: Failure) -> TrialResult:
+def _failed(
+    scenario: Scenario, expected: Optional[int], seconds: float, failure: Failure, stuck_running: bool = False
+) -> TrialResult:
+    """The result of a trial that did not complete. ``stuck_running``: its workers timed out
+    after the start line, which is how a deadlock shows (not while they were starting)."""
     expect = scenario.expect
     documented = scenario.raises is not None and failure.exception_type == scenario.raises.__name__
     if expect is Expect.ERROR and documented:
         return TrialResult(expected, None, None, True, seconds, failure=failure)
-    if expect is Expect.DEADLOCK and failure.kind == "timeout":
+    if expect is Expect.DEADLOCK and failure.kind == "timeout" and stuck_running:
         return TrialResult(expected, None, None, True, seconds, violation="deadlocked: " + failure.message)
     return TrialResult(expected, None, None, False, seconds, failure=failure)
 

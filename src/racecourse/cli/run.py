@@ -44,7 +44,8 @@ def add_parser(subparsers: Any) -> None:
                         help="independent trials (default: the scenario's)")
     add_start_method(parser)
     parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
-                        help="give up on a trial after this long (default: the scenario's)")
+                        help="give up on a trial whose workers have run this long since the start line "
+                        "(default: the scenario's); starting them may take max(SECONDS, 60)")
     fast = parser.add_mutually_exclusive_group()
     fast.add_argument("--fast", dest="fast", action="store_true", default=None,
                       help="fast trials: workers stay alive across trials, the run is an outcome histogram "

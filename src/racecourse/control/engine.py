@@ -21,7 +21,7 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..catalogue import worker_in_child
-from ..child_signals import leave_signals_to_parent
+from ..child_signals import leave_signals_to_parent, starting_children
 from ..model import Expect, Scenario, Shared, call_with
 from ..sharing import Share, stop_processes
 from .instrument import (
@@ -352,10 +352,11 @@ class Controller:
                 poller.register(mine.fileno(), select.POLLIN)
                 self._pollers.append(poller)
             try:
-                process.start()
+                with starting_children(self.share.start_method):
+                    process.start()
             finally:
                 theirs.close()  # only the child holds its end: its death reads as end-of-file here
-            self.workers.append(process)  # only the child holds its end: its death reads as end-of-file here
+            self.workers.append(process)
         for index in range(self.processes):
             # Starting is slower than stepping (spawn imports everything afresh): wait longer.
             message = self._receive(index, max(self.timeout, STARTUP_SECONDS))
