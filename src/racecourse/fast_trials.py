@@ -50,8 +50,8 @@ from .catalogue import worker_in_child
 from .child_signals import leave_signals_to_parent, starting_children
 from .model import Expect, Scenario, Shared, bound_call
 from .results import INVARIANT_HELD, Failure, FastRunResult
-from .sharing import Share, default_start_method
-from .stress_runner import _GRACE_SECONDS, TrialTimeout, _WorkerError, _Workers, startup_allowance
+from .sharing import Share, default_start_method, startup_allowance
+from .stress_runner import _GRACE_SECONDS, TrialTimeout, _WorkerError, _Workers
 
 Progress = Callable[[int, int], None]
 

@@ -229,6 +229,19 @@ def _stop_pool(pool: multiprocessing.pool.Pool) -> None:
     pool.join()
 
 
+# Starting workers is not part of the race, and a loaded machine can take seconds over it
+# (under spawn each one is a fresh interpreter importing the scenario; PyPy is slower
+# still). So a trial's timeout counts from the start line (under control, from the first
+# step), and a worker that never got there, which has shown neither a hang nor a
+# deadlock, is reported as not started, after at least this long.
+STARTUP_SECONDS = 60.0
+
+
+def startup_allowance(timeout: float) -> float:
+    """How long the workers of a trial with this timeout may take to reach the start line."""
+    return max(timeout, STARTUP_SECONDS)
+
+
 def stop_processes(processes: Sequence[Any], grace: float = _REAP_SECONDS) -> None:
     """Terminate, then kill, then reap every process still alive."""
     for process in processes:

@@ -4,9 +4,10 @@ One trial: build the shared state, start N workers, let each report that it is r
 release them together at a start line (without it, on 2 cores, a fast worker can
 finish before the next one has started and nothing races), wait for every one of them
 with a deadline, then read the result in the parent. The trial's timeout counts from that
-start line; starting the workers has an allowance of its own (:func:`startup_allowance`). Every path out of a trial (success,
-an exception in a worker, a killed worker, a timeout, Ctrl-C) goes through the same
-``finally`` that kills what is still running and tears the shared state down.
+start line; starting the workers has an allowance of its own (``startup_allowance``).
+Every path out of a trial (success, an exception in a worker, a killed worker, a timeout,
+Ctrl-C) goes through the same ``finally`` that kills what is still running and tears the
+shared state down.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .child_signals import leave_signals_to_parent, starting_children
 from .model import Expect, Scenario, Shared, call_with
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
-from .sharing import Share, default_start_method, describe_exit, stop_processes
+from .sharing import Share, default_start_method, describe_exit, startup_allowance, stop_processes
 
 # How long a terminated worker gets to exit before it is killed outright.
 _GRACE_SECONDS = 1.0
@@ -36,19 +37,6 @@ _CONNECTION_LOST = {"EOFError", "BrokenPipeError", "ConnectionResetError", "Conn
 _SERVER_EXIT_SECONDS = 5.0
 
 Progress = Callable[[int, int], None]
-
-
-# Starting the workers is not part of the race, and a loaded machine can take seconds over
-# it (under spawn each one is a fresh interpreter importing the scenario; PyPy is slower
-# still). So a trial's timeout counts from the start line, and a worker that never reached
-# it, which has shown neither a hang nor a deadlock, is reported as not started, after at
-# least this long.
-STARTUP_SECONDS = 60.0
-
-
-def startup_allowance(timeout: float) -> float:
-    """How long the workers of a trial with this timeout may take to reach the start line."""
-    return max(timeout, STARTUP_SECONDS)
 
 
 class TrialTimeout(Exception):

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent, starting_children
 from ..model import Expect, Scenario, Shared, call_with
-from ..sharing import Share, stop_processes
+from ..sharing import Share, startup_allowance, stop_processes
 from .instrument import (
     ABORT,
     ACQUIRE,
@@ -47,9 +47,6 @@ from .instrument import (
     module_locks,
 )
 from .schedule import format_schedule
-
-# How long a worker may take to start and report ready (spawn on a busy machine is slow).
-STARTUP_SECONDS = 60.0
 
 
 class ControlError(Exception):
@@ -359,7 +356,7 @@ class Controller:
             self.workers.append(process)
         for index in range(self.processes):
             # Starting is slower than stepping (spawn imports everything afresh): wait longer.
-            message = self._receive(index, max(self.timeout, STARTUP_SECONDS))
+            message = self._receive(index, startup_allowance(self.timeout))
             if message[0] != "ready":
                 raise ControlError(f"worker {index} could not start: {message[2]}")
 
