@@ -11,15 +11,19 @@
   return results; ``racecourse.check_stress(...)`` and ``racecourse.check_explore(...)``
   fail the test with the full report (for explore: the minimal failing schedule, the
   command that replays it and the timeline) when the code is not correct.
+- ``--racecourse-timeout=SECONDS`` (or the ini option ``racecourse_timeout``) stops a test
+  that runs longer, with the stacks of its threads, by a watchdog process rather than a
+  thread, so that a session that forks stays free of threads (see ``hang_guard``).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import pytest
 
+from .hang_guard import Guard
 from .sharing import available_start_methods
 
 if TYPE_CHECKING:
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from .results import RunResult
 
 START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
+_GUARD = pytest.StashKey[Guard]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,6 +44,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated start methods for tests using the racecourse fixtures "
         f"(default: ${START_METHOD_VARIABLE}, else all this platform has)",
     )
+    group.addoption(
+        "--racecourse-timeout",
+        dest="racecourse_timeout",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="stop a test that runs longer than this, printing its stacks (a watchdog process, "
+        "not a thread; 0: no limit; default: the racecourse_timeout ini option, else none)",
+    )
+    parser.addini("racecourse_timeout", "per-test limit in seconds (see --racecourse-timeout)", default="0")
 
 
 def chosen_start_methods(config: pytest.Config) -> List[str]:
@@ -63,6 +78,38 @@ def pytest_configure(config: pytest.Config) -> None:
         "(tests using the racecourse or start_method fixture run once per start method)",
     )
     chosen_start_methods(config)  # refuse a bad --start-methods before collecting anything
+    limit = _test_time_limit(config)
+    # Only where tests run: an xdist controller (the "dsession" plugin) runs none itself.
+    if limit > 0 and not config.pluginmanager.has_plugin("dsession"):
+        config.stash[_GUARD] = Guard(limit)
+
+
+def _test_time_limit(config: pytest.Config) -> float:
+    option: Optional[float] = config.getoption("racecourse_timeout")
+    if option is not None:
+        return option
+    text = str(config.getini("racecourse_timeout")).strip() or "0"
+    try:
+        return float(text)
+    except ValueError:
+        raise pytest.UsageError(f"racecourse: racecourse_timeout must be a number of seconds, not {text!r}") from None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    guard = item.config.stash.get(_GUARD, None)
+    if guard is not None:
+        guard.started(item.nodeid)
+    yield
+    if guard is not None:
+        guard.finished()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    guard = config.stash.get(_GUARD, None)
+    if guard is not None:
+        del config.stash[_GUARD]
+        guard.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
