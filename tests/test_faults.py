@@ -24,6 +24,7 @@ from support import leaked_shm_entries, leftover_processes, shm_entries, start_m
 
 METHODS = start_methods()
 WAIT_SECONDS = 60.0
+POOL_TIMEOUT = 15.0
 
 # Helpers for the scenario files: a marker file next to the scenario says "hit me now".
 PRELUDE = '''
@@ -150,6 +151,26 @@ def worker(counter, hits, lock, index):
 SCENARIO = Scenario(id="interrupted-workers", title="t", expect=Expect.SAFE, build=build, worker=worker,
                     observe=observe, defaults=Defaults(processes=3, trials=1, timeout=WAIT))
 ''',
+    # A Pool whose first task says where it runs, then waits for the test to kill its
+    # worker. The Pool replaces the worker but drops the task: map waits until the timeout
+    # (long enough for the Pool to start on a loaded machine before the task marks).
+    "killed_pool_worker": '''
+def task(number):
+    if number == 0:
+        mark("task.pid", os.getpid())
+        time.sleep(3600)
+    return number
+
+def build(share):
+    return {"counter": share.Value("i", 0)}
+
+def program(share, counter):
+    with share.Pool(2) as pool:
+        counter.value = sum(pool.map(task, range(2), chunksize=1))
+
+SCENARIO = Scenario(id="killed-pool-worker", title="t", expect=Expect.SAFE, build=build, program=program,
+                    observe=observe, expected=lambda p, k: 1, defaults=Defaults(trials=1, timeout=POOL_TIMEOUT))
+''',
     # A Pool downloading from the local page server, interrupted mid-download.
     "interrupted_pool": '''
 from racecourse.pages import download, start_site
@@ -256,7 +277,7 @@ def racecourse(tmp_path):
 
     def start(scenario, *options, command="run"):
         path = tmp_path / f"{scenario}.py"
-        body = SCENARIOS[scenario].replace("WAIT", repr(WAIT_SECONDS))
+        body = SCENARIOS[scenario].replace("WAIT", repr(WAIT_SECONDS)).replace("POOL_TIMEOUT", repr(POOL_TIMEOUT))
         path.write_text(textwrap.dedent(PRELUDE) + textwrap.dedent(body))
         run = Run(tmp_path, command, str(path), *options)
         runs.append(run)
@@ -288,6 +309,15 @@ def test_worker_killed_with_sigkill(racecourse, method):
     pid = int(run.wait_for("worker.pid"))
     os.kill(pid, signal.SIGKILL)
     one_report(run, 3, "did not complete: worker 0: killed by SIGKILL", "FAILED")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_pool_worker_killed_with_sigkill_is_named_as_the_cause(racecourse, method):
+    run = racecourse("killed_pool_worker", "-m", method)
+    pid = int(run.wait_for("task.pid"))
+    os.kill(pid, signal.SIGKILL)
+    one_report(run, 3, f"(pid {pid}): killed by SIGKILL; the program then waited for its task until the timeout "
+               f"({POOL_TIMEOUT:g} s)", "the Pool worker ", "FAILED")
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -62,6 +62,7 @@ class Share:
         self._remote_key = b""
         self._blocks: List[shared_memory.SharedMemory] = []
         self._pools: List[multiprocessing.pool.Pool] = []
+        self._pool_workers: List[Tuple[multiprocessing.pool.Pool, List[Any]]] = []
         self._cleanups: List[Callable[[], None]] = []
 
     # -- synchronised and raw shared memory ------------------------------------------
@@ -152,11 +153,31 @@ class Share:
         # Pool workers leave Ctrl-C to the parent, which terminates them (otherwise each
         # prints a KeyboardInterrupt traceback of its own). Replacements for workers that
         # exit are started by the Pool's own thread, hence the initializer as well.
+        workers: List[Any] = []
         with starting_children(self.start_method):
             start = (initializer, tuple(initargs))
-            pool: multiprocessing.pool.Pool = self.context.Pool(processes, _pool_worker_start, start, **kwargs)
+            pool = multiprocessing.pool.Pool(
+                processes, _pool_worker_start, start, context=_RecordingContext(self.context, workers), **kwargs
+            )
         self._pools.append(pool)
+        self._pool_workers.append((pool, workers))
         return pool
+
+    def killed_pool_workers(self) -> List[Tuple[str, str, str]]:
+        """Workers of a Pool still in use that a signal killed: (who, kind, what happened).
+
+        A Pool replaces such a worker and drops the task it was running, so ``map`` waits
+        for that task forever; this is how the run can say why. Workers of a terminated
+        Pool are left out: ``terminate()`` kills them itself.
+        """
+        killed = []
+        for pool, workers in self._pool_workers:
+            if pool._state != multiprocessing.pool.RUN:  # type: ignore[attr-defined]
+                continue
+            for worker in workers:
+                if worker.exitcode is not None and worker.exitcode < 0:
+                    killed.append((f"the Pool worker {worker.name} (pid {worker.pid})", *describe_exit(worker.exitcode)))
+        return killed
 
     def Process(self, **kwargs: Any) -> Any:  # noqa: N802
         return self.context.Process(**kwargs)
@@ -174,6 +195,7 @@ class Share:
         for pool in self._pools:
             _attempt(functools.partial(_stop_pool, pool), errors)
         self._pools.clear()
+        self._pool_workers.clear()
         if self._manager is not None:
             _attempt(self._manager.shutdown, errors)
             self._manager = None
@@ -256,6 +278,24 @@ def stop_processes(processes: Sequence[Any], grace: float = _REAP_SECONDS) -> No
 
 
 _POOL_FINISH_SECONDS = 5.0
+
+
+class _RecordingContext:
+    """A start-method context that also keeps every Process made through it: given to a
+    Pool, it sees the Pool's workers, replacements included (the Pool drops a dead worker
+    from its own list once it has reaped it, exit status and all)."""
+
+    def __init__(self, context: Any, made: List[Any]):
+        self._context = context
+        self._made = made
+
+    def Process(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        process = self._context.Process(*args, **kwargs)
+        self._made.append(process)
+        return process
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def _pool_worker_start(initializer: Optional[Callable[..., Any]], initargs: Tuple[Any, ...]) -> None:

@@ -185,13 +185,21 @@ class _Alarm:
     """A deadline for code the parent runs itself (program scenarios).
 
     SIGALRM interrupts the main thread only; elsewhere the program runs without one.
+    When it fires, a Pool worker killed by a signal is the likely cause (the Pool dropped
+    its task, which the program then waited for), and is named as the cause.
     """
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, share: Share):
         self.seconds = seconds
+        self.share = share
         self.armed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
 
     def _fire(self, signum: int, frame: Any) -> None:
+        killed = self.share.killed_pool_workers()  # before the program's `with` terminates its Pool
+        if killed:
+            who, kind, what = killed[0]
+            waited = f"the program then waited for its task until the timeout ({self.seconds:g} s)"
+            raise _WorkerError(Failure(kind, f"{what}; {waited}", who=who))
         raise TrialTimeout(f"the program did not finish within {self.seconds:g} s")
 
     def __enter__(self) -> "_Alarm":
@@ -227,7 +235,7 @@ def run_trial(
     try:
         sizes = {"share": share, "processes": processes, "ops": ops}
         if scenario.program is not None:
-            with _Alarm(timeout):
+            with _Alarm(timeout, share):
                 shared = call_with(scenario.build, sizes)
                 call_with(scenario.program, {**sizes, **shared})
             seconds = time.monotonic() - started
