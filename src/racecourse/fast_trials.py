@@ -352,8 +352,7 @@ def run(
     except _WorkerError as error:
         result.failure = error.failure
     except TrialTimeout as error:
-        seconds = startup_allowance(limit) if error.starting else limit
-        result.failure = Failure("timeout", f"timed out after {seconds:g} s: {error}")
+        result.failure = error.failure(limit)
     except NotResettable:
         raise
     except Exception as error:  # raised in the parent: by build or observe

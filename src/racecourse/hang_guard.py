@@ -15,8 +15,8 @@ limit, the watchdog
 1. says which test, and has the test process print the stack of each of its threads
    (``faulthandler`` on SIGUSR1: a handler in C, no thread);
 2. kills the test process and every process it started (the watchdog aside), except
-   multiprocessing's resource trackers, which unlink the semaphores and shared memory left behind once
-   the processes using them are gone.
+   multiprocessing's resource trackers, which unlink the semaphores and shared memory
+   left behind once the processes using them are gone.
 
 Under pytest-xdist the worker's crash fails that test and a new worker carries on; in a
 session without xdist the session ends there, with the stacks on stderr.
@@ -42,7 +42,6 @@ class Guard:
     """The test process's end: starts the watchdog and tells it about each test."""
 
     def __init__(self, limit: float):
-        self.limit = limit
         # The stacks go to the stderr the session started with (not a capture file).
         self._stacks = os.dup(2)
         faulthandler.register(signal.SIGUSR1, file=self._stacks, all_threads=True)

@@ -79,8 +79,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     chosen_start_methods(config)  # refuse a bad --start-methods before collecting anything
     limit = _test_time_limit(config)
-    # Only where tests run: an xdist controller (the "dsession" plugin) runs none itself.
-    if limit > 0 and not config.pluginmanager.has_plugin("dsession"):
+    # Only where tests run: an xdist controller (distributing, not itself a worker) runs
+    # none. Its "dsession" plugin is registered only after this hook, hence the option.
+    controller = getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
+    if limit > 0 and not controller:
         config.stash[_GUARD] = Guard(limit)
 
 

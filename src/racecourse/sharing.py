@@ -61,8 +61,8 @@ class Share:
         self._remote_started = False
         self._remote_key = b""
         self._blocks: List[shared_memory.SharedMemory] = []
-        self._pools: List[multiprocessing.pool.Pool] = []
-        self._pool_workers: List[Tuple[multiprocessing.pool.Pool, List[Any]]] = []
+        # Each Pool, with every worker process it started (replacements included).
+        self._pools: List[Tuple[multiprocessing.pool.Pool, List[Any]]] = []
         self._cleanups: List[Callable[[], None]] = []
 
     # -- synchronised and raw shared memory ------------------------------------------
@@ -159,8 +159,7 @@ class Share:
             pool = multiprocessing.pool.Pool(
                 processes, _pool_worker_start, start, context=_RecordingContext(self.context, workers), **kwargs
             )
-        self._pools.append(pool)
-        self._pool_workers.append((pool, workers))
+        self._pools.append((pool, workers))
         return pool
 
     def killed_pool_workers(self) -> List[Tuple[str, str, str]]:
@@ -171,7 +170,7 @@ class Share:
         Pool are left out: ``terminate()`` kills them itself.
         """
         killed = []
-        for pool, workers in self._pool_workers:
+        for pool, workers in self._pools:
             if pool._state != multiprocessing.pool.RUN:  # type: ignore[attr-defined]
                 continue
             for worker in workers:
@@ -192,10 +191,9 @@ class Share:
         for cleanup in reversed(self._cleanups):
             _attempt(cleanup, errors)
         self._cleanups.clear()
-        for pool in self._pools:
+        for pool, _ in self._pools:
             _attempt(functools.partial(_stop_pool, pool), errors)
         self._pools.clear()
-        self._pool_workers.clear()
         if self._manager is not None:
             _attempt(self._manager.shutdown, errors)
             self._manager = None

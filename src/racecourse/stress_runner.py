@@ -47,6 +47,11 @@ class TrialTimeout(Exception):
         super().__init__(message)
         self.starting = starting
 
+    def failure(self, timeout: float) -> Failure:
+        """The report of a trial with this timeout, naming the limit that ran out."""
+        limit = startup_allowance(timeout) if self.starting else timeout
+        return Failure("timeout", f"timed out after {limit:g} s: {self}")
+
 
 def _child_main(
     target: Any,
@@ -248,8 +253,7 @@ def run_trial(
         failure = _blame_lost_server(share, error.failure)
         return _failed(scenario, expected, time.monotonic() - started, failure)
     except TrialTimeout as error:
-        limit = startup if error.starting else timeout
-        failure = _blame_lost_server(share, Failure("timeout", f"timed out after {limit:g} s: {error}"))
+        failure = _blame_lost_server(share, error.failure(timeout))
         return _failed(scenario, expected, time.monotonic() - started, failure, stuck_running=not error.starting)
     except Exception as error:  # raised in the parent: by build, program or observe
         interrupt = _interrupt_behind(error)
