@@ -19,6 +19,14 @@
   An "error" filter cannot enforce this: os.fork() clears the exception such a filter
   raises, and the warning silently disappears. So the warning stays visible and
   pytest_warning_recorded counts it.
+- A test marked ``start_method_independent`` checks something that does not depend on
+  the session's start method (the plugin and the hang guard run sessions of their own
+  with the start methods they name; the packaging, the README, the catalogue's
+  declarations). The tox matrix runs each interpreter under three start methods, so such
+  a test would run three times over to prove the same thing: a session with
+  RACECOURSE_START_METHOD set runs it only when that method is spawn (every platform has
+  it), and deselects it otherwise, visibly ("N deselected"). A session without the
+  variable, as a developer runs it, runs everything.
 """
 
 from __future__ import annotations
@@ -50,8 +58,15 @@ def _distributed(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput") or (config.getoption("numprocesses", None) or 0) > 0
 
 
+# The one start method whose matrix environment runs the start-method-independent tests.
+INDEPENDENT_TESTS_RUN_UNDER = "spawn"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", OWN_WARNINGS_ARE_ERRORS)
+    config.addinivalue_line("markers", "start_method_independent: the test's result does not depend on the "
+                            f"session's start method; a session with {START_METHOD_VARIABLE} set runs it only "
+                            f"under {INDEPENDENT_TESTS_RUN_UNDER}")
     # The session's start method is every process's default too (xdist workers included),
     # so a test that runs `racecourse run raw-value` without -m stays within it: a spawn
     # session must not fork behind its back from a worker with execnet's thread.
@@ -65,6 +80,16 @@ def pytest_configure(config: pytest.Config) -> None:
             "a fork session runs without -n: every pytest-xdist worker has a reader thread, "
             "and fork() in a process with threads can deadlock the child (run it with -n 0)"
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    chosen = os.environ.get(START_METHOD_VARIABLE)
+    if not chosen or chosen == INDEPENDENT_TESTS_RUN_UNDER:
+        return
+    elsewhere = [item for item in items if item.get_closest_marker("start_method_independent")]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker("start_method_independent")]
 
 
 def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str, nodeid: str) -> None:
@@ -122,4 +147,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 
 def pytest_report_header(config: pytest.Config) -> List[str]:
     method = os.environ.get(START_METHOD_VARIABLE) or "all available"
-    return [f"racecourse {racecourse.__version__} from {os.path.dirname(racecourse.__file__)}, start methods: {method}"]
+    lines = [f"racecourse {racecourse.__version__} from {os.path.dirname(racecourse.__file__)}, start methods: {method}"]
+    if os.environ.get(START_METHOD_VARIABLE, INDEPENDENT_TESTS_RUN_UNDER) != INDEPENDENT_TESTS_RUN_UNDER:
+        lines.append(f"start-method-independent tests are deselected: the {INDEPENDENT_TESTS_RUN_UNDER} session runs them")
+    return lines

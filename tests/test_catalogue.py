@@ -10,6 +10,8 @@ import pytest
 from racecourse import Expect, Scenario, catalogue
 from racecourse.catalogue import UnknownScenario
 
+pytestmark = pytest.mark.start_method_independent
+
 # The stable ids of DESIGN.md's catalogue that ship today, with their expectations.
 DECLARED = {
     "raw-value": Expect.RACY,

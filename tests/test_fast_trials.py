@@ -203,16 +203,37 @@ def test_run_fast_json_shape(capsys):
     assert data["histogram"] == [{"outcome": 4, "count": 400, "percent": 100.0, "ok": True, "lost": 0}]
 
 
-def test_no_fast_keeps_the_stress_runner(capsys):
-    status, out, _ = run_cli(capsys, "run", "locked-value", "--trials", "100", "--ops", "1", "--no-fast", "--json")
-    data = json.loads(out)
-    assert status == 0 and data["mode"] == "stress" and len(data["trials"]) == 100
+# The choice between fast trials and the stress runner is made from the sizes alone, so
+# these tests lower the threshold to 3 trials instead of running 100 stress trials (each
+# one starts its processes; under spawn that took 20-30 s). Each first shows that the
+# same command, without what the test is about, would have picked fast trials.
+@pytest.fixture
+def fast_from_three_trials(monkeypatch):
+    monkeypatch.setattr(fast_trials, "FAST_MIN_TRIALS", 3)
 
 
-def test_unresettable_scenario_falls_back_to_the_stress_runner_by_itself(capsys):
-    status, out, _ = run_cli(capsys, "run", "manager-value", "--trials", "100", "--ops", "1", "--json")
+def test_no_fast_keeps_the_stress_runner(capsys, fast_from_three_trials):
+    status, out, _ = run_cli(capsys, "run", "locked-value", "--trials", "3", "--ops", "1", "--json")
+    assert status == 0 and json.loads(out)["mode"] == "fast"
+    status, out, _ = run_cli(capsys, "run", "locked-value", "--trials", "3", "--ops", "1", "--no-fast", "--json")
     data = json.loads(out)
-    assert data["mode"] == "stress" and len(data["trials"]) == 100
+    assert status == 0 and data["mode"] == "stress" and len(data["trials"]) == 3
+
+
+def test_unresettable_scenario_falls_back_to_the_stress_runner_by_itself(capsys, fast_from_three_trials, monkeypatch):
+    assert fast_trials.eligible(KNOWN["manager-value"], trials=3, ops=1)  # chosen from the sizes...
+    fast_runs = []
+    real_run = fast_trials.run
+
+    def counted(*args, **kwargs):
+        fast_runs.append(args)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(fast_trials, "run", counted)
+    status, out, _ = run_cli(capsys, "run", "manager-value", "--trials", "3", "--ops", "1", "--json")
+    data = json.loads(out)
+    assert len(fast_runs) == 1  # ...tried, found unresettable, and run by the stress runner instead
+    assert data["mode"] == "stress" and len(data["trials"]) == 3
 
 
 BAD_FAST = [

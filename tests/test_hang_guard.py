@@ -18,6 +18,8 @@ import pytest
 
 from support import leaked_shm_entries, shm_entries
 
+pytestmark = pytest.mark.start_method_independent
+
 LIMIT = "5"
 
 HUNG_SESSION = '''

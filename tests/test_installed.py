@@ -20,7 +20,8 @@ import racecourse
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "pyproject.toml"
-pytestmark = pytest.mark.skipif(not PYPROJECT.exists(), reason="needs the source tree")
+pytestmark = [pytest.mark.skipif(not PYPROJECT.exists(), reason="needs the source tree"),
+              pytest.mark.start_method_independent]
 
 installed_only = pytest.mark.skipif(
     not os.environ.get("RACECOURSE_EXPECT_INSTALLED"),

@@ -18,7 +18,8 @@ import pytest
 from racecourse import catalogue
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs the source tree")
+pytestmark = [pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs the source tree"),
+              pytest.mark.start_method_independent]
 
 _NOT_SOURCE = shutil.ignore_patterns(".git", ".tox", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis")
 

@@ -10,6 +10,8 @@ import pytest
 
 from racecourse.sharing import available_start_methods
 
+pytestmark = pytest.mark.start_method_independent
+
 USER_CODE = textwrap.dedent('''
     import pytest
 

@@ -13,7 +13,8 @@ from racecourse.report import markdown_table
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
-pytestmark = pytest.mark.skipif(not README.exists(), reason="needs the source tree")
+pytestmark = [pytest.mark.skipif(not README.exists(), reason="needs the source tree"),
+              pytest.mark.start_method_independent]
 
 
 def test_catalogue_table_is_generated_from_the_code():

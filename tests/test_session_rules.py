@@ -11,6 +11,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.start_method_independent
+
 TESTS = pathlib.Path(__file__).resolve().parent
 
 FORKS = textwrap.dedent('''
