@@ -1,12 +1,54 @@
-"""racecourse: race conditions in Python multiprocessing, demonstrated and verified."""
+"""racecourse: race conditions in Python multiprocessing, demonstrated and verified.
 
-from .api import explore, replay, stress
-from .control.exploration import Exploration, ScheduleRun
-from .control.instrument import checkpoint
-from .model import Defaults, Expect, Scenario
-from .results import Failure, RunResult, TrialResult
+The public names load on first use (PEP 562). Every spawn or forkserver child imports
+this package afresh (a worker's module does ``from racecourse import Scenario``), and
+importing the controller, the exploration and the API there would cost each child tens
+of milliseconds it never uses: a trial's child needs only what its worker touches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Dict, List
+
+if TYPE_CHECKING:
+    from .api import explore, replay, stress
+    from .control.exploration import Exploration, ScheduleRun
+    from .control.instrument import checkpoint
+    from .model import Defaults, Expect, Scenario
+    from .results import Failure, RunResult, TrialResult
 
 __version__ = "0.1.0"
+
+# Each public name and the module that defines it.
+_HOMES: Dict[str, str] = {
+    "Defaults": ".model",
+    "Expect": ".model",
+    "Scenario": ".model",
+    "Exploration": ".control.exploration",
+    "ScheduleRun": ".control.exploration",
+    "checkpoint": ".control.instrument",
+    "Failure": ".results",
+    "RunResult": ".results",
+    "TrialResult": ".results",
+    "explore": ".api",
+    "replay": ".api",
+    "stress": ".api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'racecourse' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # found once; later lookups are ordinary attribute reads
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(list(globals()) + list(_HOMES))
+
 
 __all__ = [
     "Defaults",
