@@ -48,7 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .catalogue import worker_in_child
 from .child_signals import leave_signals_to_parent, starting_children
-from .model import Expect, Scenario, Shared, bound_call
+from .model import Expect, Scenario, Shared, bound_call, check_importable_worker
 from .results import INVARIANT_HELD, Failure, FastRunResult
 from .sharing import Share, default_start_method, startup_allowance
 from .stress_runner import _GRACE_SECONDS, TrialTimeout, _WorkerError, _Workers
@@ -329,6 +329,7 @@ def run(
         raise NotResettable(reason)
     defaults = scenario.defaults
     method = start_method or default_start_method()
+    check_importable_worker(scenario, method)
     n = defaults.processes if processes is None else processes
     k = defaults.ops if ops is None else ops
     limit = defaults.timeout if timeout is None else timeout

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from .catalogue import worker_in_child
 from .child_signals import leave_signals_to_parent, starting_children
-from .model import Expect, Scenario, Shared, call_with
+from .model import Expect, Scenario, Shared, call_with, check_importable_worker
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
 from .sharing import Share, default_start_method, describe_exit, startup_allowance, stop_processes
@@ -337,6 +337,7 @@ def run(
         processes=defaults.processes if processes is None else processes,
         ops=defaults.ops if ops is None else ops,
     )
+    check_importable_worker(scenario, result.start_method)  # before any process starts
     count = defaults.trials if trials is None else trials
     limit = defaults.timeout if timeout is None else timeout
     for number in range(count):

@@ -15,7 +15,7 @@ import threading
 from typing import Any, List, NoReturn, Optional
 
 from .. import __version__
-from ..catalogue import UnknownScenario
+from ..catalogue import BadScenarioFile, UnknownScenario
 from ..results import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from . import bench, browse, explore, run, serve, tour
 from .options import UsageError
@@ -81,6 +81,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         message = str(error).strip().splitlines()[0] if str(error).strip() else "bad usage"
         prefix = "" if message.startswith("racecourse") else "racecourse: "
         print(f"{prefix}{message}", file=sys.stderr)
+        if isinstance(error, BadScenarioFile) and error.user_traceback:
+            print(error.user_traceback, file=sys.stderr)  # the user's code, never racecourse's
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
         how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"

@@ -1,0 +1,110 @@
+"""A new user's own files and unusual values: one clear line, the right exit status."""
+
+from __future__ import annotations
+
+import pytest
+
+from racecourse import catalogue, fast_trials, stress_runner
+from racecourse.control import engine
+from racecourse.model import NotImportable, check_importable_worker
+from racecourse.scenarios.raw_value import build, observe
+from support import run_cli
+
+COUNTER_FILE = '''
+"""A counter of the user's own."""
+from racecourse import Expect, Scenario
+from racecourse.scenarios.raw_value import build, observe, worker
+FIRST = Scenario(id="first", title="t", expect=Expect.RACY, build=build, worker=worker, observe=observe)
+'''
+
+
+@pytest.fixture
+def nothing_starts(monkeypatch):
+    """Bad input is refused before any runner starts a process."""
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("bad input must be refused before anything starts")
+
+    monkeypatch.setattr(stress_runner, "run_trial", must_not_run)
+    monkeypatch.setattr(fast_trials, "_FastWorkers", must_not_run)
+    monkeypatch.setattr(engine.Controller, "_start", must_not_run)
+
+
+BROKEN_FILES = {
+    "syntax.py": ("x = = 1\n", "syntax.py, line 1: SyntaxError: invalid syntax"),
+    "missing.py": ("import os\nimport no_such_module_for_racecourse\n",
+                   "missing.py, line 2: ModuleNotFoundError: No module named 'no_such_module_for_racecourse'"),
+    "raises.py": ("from racecourse import Scenario\nScenario(id='x', title='t', expect=None, build=len)\n",
+                  "raises.py, line 2: ValueError: scenario 'x': give exactly one of worker= or program="),
+}
+
+
+@pytest.mark.parametrize("command", ["run", "explain", "explore", "replay", "play"])
+@pytest.mark.parametrize("filename", sorted(BROKEN_FILES))
+def test_a_broken_scenario_file_is_one_line_naming_file_line_and_error(
+    command, filename, tmp_path, monkeypatch, capsys, nothing_starts
+):
+    source, line = BROKEN_FILES[filename]
+    (tmp_path / filename).write_text(source)
+    monkeypatch.chdir(tmp_path)
+    extra = ["--schedule", "01"] if command == "replay" else []
+    status, out, err = run_cli(capsys, command, filename, *extra)
+    assert status == 2 and out == ""
+    assert err.splitlines()[0] == f"racecourse: {line}"
+    assert "racecourse/" not in err  # none of racecourse's own frames
+
+
+def test_a_module_that_raises_while_imported_shows_the_users_frames_only(tmp_path, monkeypatch, capsys):
+    (tmp_path / "outer.py").write_text("import inner_helper\n")
+    (tmp_path / "inner_helper.py").write_text("def f():\n    raise RuntimeError('boom')\n\nf()\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    status, _, err = run_cli(capsys, "run", "outer:X")
+    lines = err.splitlines()
+    assert status == 2
+    assert lines[0] == "racecourse: cannot import module 'outer': inner_helper.py, line 2: RuntimeError: boom"
+    assert "outer.py" in err and "racecourse/" not in err and "importlib" not in err
+
+
+@pytest.mark.parametrize("target, hint", [
+    ("my_counter", "did you mean the file 'my_counter.py'?"),
+    ("my_counter:FIRST", "did you mean the file 'my_counter.py:FIRST'?"),
+    ("notes.txt", "notes.txt is not a Python file"),
+])
+def test_a_file_named_without_py_is_suggested(target, hint, tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_counter.py").write_text(COUNTER_FILE)
+    (tmp_path / "notes.txt").write_text(COUNTER_FILE)
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(capsys, "run", target)
+    assert status == 2 and out == ""
+    assert hint in err and len(err.splitlines()) == 1
+
+
+def nested_worker():
+    def worker(counter, ops):
+        counter.value += ops
+
+    return worker
+
+
+@pytest.mark.parametrize("worker", [lambda counter: None, nested_worker()], ids=["lambda", "nested"])
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_worker_a_child_cannot_import_is_refused_before_anything_starts(worker, method, nothing_starts):
+    import racecourse
+
+    with pytest.raises(NotImportable, match="^workers must be module-level functions: "):
+        racecourse.stress(worker, build=build, observe=observe, start_method=method)
+    with pytest.raises(NotImportable, match="^workers must be module-level functions: "):
+        racecourse.explore(worker, build=build, observe=observe, start_method=method)
+    scenario = racecourse.api.as_scenario(worker, build=build, observe=observe)
+    with pytest.raises(NotImportable):
+        fast_trials.run(scenario, trials=2, start_method=method)
+
+
+def test_fork_and_declared_scenarios_need_no_importable_worker():
+    import racecourse
+
+    lambda_scenario = racecourse.api.as_scenario(lambda counter: None, build=build, observe=observe)
+    check_importable_worker(lambda_scenario, "fork")  # fork pickles nothing
+    declared = catalogue.resolve_one("raw-value")
+    check_importable_worker(declared, "spawn")  # found again by module and name
