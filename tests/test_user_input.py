@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from racecourse import catalogue, fast_trials, stress_runner
@@ -108,3 +110,27 @@ def test_fork_and_declared_scenarios_need_no_importable_worker():
     check_importable_worker(lambda_scenario, "fork")  # fork pickles nothing
     declared = catalogue.resolve_one("raw-value")
     check_importable_worker(declared, "spawn")  # found again by module and name
+
+
+TWO_SCENARIOS = COUNTER_FILE + 'SECOND = Scenario(id="second", title="t2", expect=Expect.RACY, build=build, ' \
+    'worker=worker, observe=observe)\n'
+
+
+@pytest.mark.parametrize("command", ["explore", "replay", "play"])
+def test_a_file_of_several_scenarios_needs_a_name_where_one_is_run(command, tmp_path, monkeypatch, capsys, nothing_starts):
+    (tmp_path / "two.py").write_text(TWO_SCENARIOS)
+    monkeypatch.chdir(tmp_path)
+    extra = ["--schedule", "01"] if command == "replay" else []
+    status, out, err = run_cli(capsys, command, "two.py", *extra)
+    assert status == 2 and out == ""
+    assert err.strip() == ("racecourse: two.py declares 2 scenarios (FIRST, SECOND): explore, replay and play "
+                           "take one, so add :NAME, e.g. two.py:FIRST (run and explain take them all)")
+
+
+def test_run_and_explain_take_every_scenario_of_a_file(tmp_path, monkeypatch, capsys):
+    (tmp_path / "two.py").write_text(TWO_SCENARIOS)
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run_cli(capsys, "explain", "two.py")
+    assert status == 0 and "first: t" in out and "second: t2" in out
+    status, out, _ = run_cli(capsys, "run", "two.py", "-k", "3", "-t", "1", "--json")
+    assert status == 0 and [run["scenario"] for run in json.loads(out)] == ["first", "second"]

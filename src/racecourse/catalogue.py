@@ -176,10 +176,16 @@ def resolve(target: str) -> List[Scenario]:
 
 
 def resolve_one(target: str) -> Scenario:
+    """The one scenario ``target`` names. The rule for a file that declares several:
+    ``run`` and ``explain`` take them all, in file order; ``explore``, ``replay`` and
+    ``play`` are about one scenario's schedules and need ``FILE.py:NAME``."""
     scenarios = resolve(target)
     if len(scenarios) > 1:
         names = ", ".join(s.attribute for s in scenarios)
-        raise UnknownScenario(f"{target} declares several scenarios ({names}); add :NAME to pick one")
+        raise UnknownScenario(
+            f"{target} declares {len(scenarios)} scenarios ({names}): explore, replay and play take one, "
+            f"so add :NAME, e.g. {target}:{scenarios[0].attribute} (run and explain take them all)"
+        )
     return scenarios[0]
 
 
