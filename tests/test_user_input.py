@@ -134,3 +134,21 @@ def test_run_and_explain_take_every_scenario_of_a_file(tmp_path, monkeypatch, ca
     assert status == 0 and "first: t" in out and "second: t2" in out
     status, out, _ = run_cli(capsys, "run", "two.py", "-k", "3", "-t", "1", "--json")
     assert status == 0 and [run["scenario"] for run in json.loads(out)] == ["first", "second"]
+
+
+HUGE = [
+    (["run", "raw-value", "--timeout", "1e9"], "timeout must be at most 86400 seconds (a day), not 1e9"),
+    (["explore", "raw-value", "--timeout", "1e12"], "timeout must be at most 86400 seconds"),
+    (["replay", "raw-value", "--schedule", "01", "--timeout", "1e9"], "timeout must be at most"),
+    (["play", "raw-value", "--timeout", "1e300"], "timeout must be at most"),
+    (["run", "raw-value", "--trials", "99999999999999999999"], "trials must be from 1 to 10,000,000, not 99,99"),
+    (["run", "raw-value", "--ops", "99999999999999999999999"], "ops must be from 0 to 1,000,000,000, not 99,"),
+    (["explore", "raw-value", "--budget", "99999999999999999999"], "budget must be from 1 to 10,000,000"),
+]
+
+
+@pytest.mark.parametrize("argv, message", HUGE, ids=[" ".join(a) for a, _ in HUGE])
+def test_values_past_the_documented_limits_are_refused(argv, message, capsys, nothing_starts):
+    status, out, err = run_cli(capsys, *argv)
+    assert status == 2 and out == ""
+    assert message in err and len(err.splitlines()) == 1

@@ -36,7 +36,7 @@ from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, use_colour
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
-from .options import UsageError, add_json, add_start_method, bounded, seconds
+from .options import MAX_BUDGET, UsageError, add_json, add_start_method, bounded, seconds
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16
@@ -61,8 +61,9 @@ def add_parser(subparsers: Any) -> None:
     _sizes(parser)
     parser.add_argument("--strategy", "-s", choices=STRATEGIES, default="exhaustive",
                         help="exhaustive (depth first, every schedule), random, or pct (default exhaustive)")
-    parser.add_argument("--budget", "-b", type=bounded("budget", 1), metavar="B",
-                        help="at most this many schedules (default 20,000 exhaustive, 1,000 random or pct)")
+    parser.add_argument("--budget", "-b", type=bounded("budget", 1, MAX_BUDGET), metavar="B",
+                        help="at most this many schedules (default 20,000 exhaustive, 1,000 random or pct; "
+                        f"at most {MAX_BUDGET:_})")
     parser.add_argument("--seed", type=bounded("seed", 0), default=0, metavar="S",
                         help="seed of random and pct (default 0)")
     parser.add_argument("--depth", "-d", type=bounded("depth", 1, 100), default=3, metavar="D",

@@ -20,6 +20,7 @@ from ..results import (
     RunResult,
 )
 from .options import (
+    MAX_TRIALS,
     UsageError,
     add_authkey_file,
     add_json,
@@ -40,8 +41,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("scenario", nargs="?", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
     parser.add_argument("--all", action="store_true", help="run the whole built-in catalogue")
     add_sizes(parser)
-    parser.add_argument("--trials", "-t", type=bounded("trials", 1), metavar="T",
-                        help="independent trials (default: the scenario's)")
+    parser.add_argument("--trials", "-t", type=bounded("trials", 1, MAX_TRIALS), metavar="T",
+                        help=f"independent trials, 1 to {MAX_TRIALS:_} (default: the scenario's)")
     add_start_method(parser)
     parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
                         help="give up on a trial whose workers have run this long since the start line "
