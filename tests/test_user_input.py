@@ -152,3 +152,19 @@ def test_values_past_the_documented_limits_are_refused(argv, message, capsys, no
     status, out, err = run_cli(capsys, *argv)
     assert status == 2 and out == ""
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_connect_with_a_scenario_that_uses_no_server_is_refused(tmp_path, capsys, nothing_starts):
+    key = tmp_path / "key"
+    key.write_bytes(b"0123456789abcdef")
+    status, out, err = run_cli(capsys, "run", "raw-value", "--connect", "127.0.0.1:1", "--authkey-file", str(key))
+    assert status == 2 and out == ""
+    assert err.strip() == ("racecourse: --connect is for scenarios that use a Manager server (remote-manager, "
+                           "remote-manager-locked); raw-value uses none")
+
+
+def test_the_scenarios_connect_applies_to_are_the_remote_ones():
+    from racecourse.sharing import uses_remote_manager
+
+    users = {s.id for s in catalogue.builtin() if uses_remote_manager(s.build)}
+    assert users == {"remote-manager", "remote-manager-locked"}

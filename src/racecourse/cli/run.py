@@ -19,6 +19,7 @@ from ..results import (
     FastRunResult,
     RunResult,
 )
+from ..sharing import uses_remote_manager
 from .options import (
     MAX_TRIALS,
     UsageError,
@@ -157,6 +158,10 @@ def run_command(args: argparse.Namespace) -> int:
     scenarios = selected(args)  # usage errors surface here, before anything starts
     _check_fast(args, scenarios)
     server = endpoint(args)
+    if server is not None and not any(uses_remote_manager(s.build) for s in scenarios):
+        which = scenarios[0].id if len(scenarios) == 1 else "none of these scenarios"
+        raise UsageError(f"--connect is for scenarios that use a Manager server (remote-manager, "
+                         f"remote-manager-locked); {which} uses none")
     if server is not None:
         try:
             remote.probe(server)  # a wrong key or no server: one line, before any worker starts
