@@ -168,3 +168,27 @@ def test_the_scenarios_connect_applies_to_are_the_remote_ones():
 
     users = {s.id for s in catalogue.builtin() if uses_remote_manager(s.build)}
     assert users == {"remote-manager", "remote-manager-locked"}
+
+
+SIZES_THAT_CANNOT_RACE = [
+    (["run", "raw-value", "--ops", "0", "-t", "1", "--no-fast"],
+     "no update lost (0 of 0): with --ops 0 the workers did nothing, so nothing could race"),
+    (["run", "raw-value", "-p", "1", "-k", "5", "-t", "1"],
+     "no update lost (5 of 5): one process cannot race with itself: give --processes 2 or more"),
+    (["run", "raw-value", "-p", "1", "-k", "1", "-t", "100", "--fast"],
+     "no race seen in 100 trials: one process cannot race with itself: give --processes 2 or more"),
+    (["run", "check-then-act", "-p", "1", "-k", "2", "-t", "1"],
+     "invariant held in 1 of 1 trials: one process cannot race with itself"),
+    (["run", "deadlock", "-p", "1", "-k", "2", "-t", "1"],
+     "no deadlock in 1 of 1 trials: one process cannot deadlock with itself"),
+    (["run", "global-counter", "--ops", "0", "-t", "1"], "exact: 0 of 0 updates"),
+    (["explore", "raw-value", "-p", "1"], "one process cannot race with itself"),
+    (["explore", "raw-value", "-k", "0"], "with --ops 0 the workers did nothing"),
+]
+
+
+@pytest.mark.parametrize("argv, verdict", SIZES_THAT_CANNOT_RACE, ids=[" ".join(a) for a, _ in SIZES_THAT_CANNOT_RACE])
+def test_a_size_that_cannot_race_says_so(argv, verdict, capsys):
+    status, out, _ = run_cli(capsys, *argv)
+    assert status == 0 and verdict in out
+    assert "nothing was shared" not in out and "try more" not in out
