@@ -192,3 +192,35 @@ def test_a_size_that_cannot_race_says_so(argv, verdict, capsys):
     status, out, _ = run_cli(capsys, *argv)
     assert status == 0 and verdict in out
     assert "nothing was shared" not in out and "try more" not in out
+
+
+def test_bare_racecourse_is_one_line_of_usage_on_stderr(capsys):
+    status, out, err = run_cli(capsys)
+    assert status == 2 and out == ""
+    assert err.strip() == ("racecourse: give a command (list, explain, run, explore, replay, play, tour, bench, "
+                           "serve); 'racecourse --help' explains them")
+
+
+def test_version_names_the_interpreter_and_start_methods(capsys):
+    import platform
+
+    from racecourse import __version__
+    from racecourse.sharing import available_start_methods
+
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(capsys, "--version")
+    out = capsys.readouterr().out
+    assert stopped.value.code == 0
+    assert out.startswith(f"racecourse {__version__} ({platform.python_implementation()} {platform.python_version()}; ")
+    assert f"start methods: {', '.join(available_start_methods())}; default: " in out and "\n" not in out.strip()
+
+
+def test_the_version_is_the_packages():
+    import pathlib
+
+    from racecourse import __version__
+
+    pyproject = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("needs the source tree")
+    assert f'\nversion = "{__version__}"\n' in pyproject.read_text()
