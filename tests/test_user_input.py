@@ -224,3 +224,15 @@ def test_the_version_is_the_packages():
     if not pyproject.exists():
         pytest.skip("needs the source tree")
     assert f'\nversion = "{__version__}"\n' in pyproject.read_text()
+
+
+def test_the_deadlock_svg_is_wide_enough_for_its_longest_line(tmp_path, capsys):
+    import re
+
+    svg = tmp_path / "deadlock.svg"
+    status, _, _ = run_cli(capsys, "explore", "deadlock", "--svg", str(svg))
+    text = svg.read_text()
+    width = int(re.search(r'<svg [^>]*width="(\d+)"', text).group(1))
+    for x, line in re.findall(r'<text x="(\d+)"[^>]*>(?:<title>.*?</title>)?([^<]*)</text>', text):
+        assert int(x) + 7.2 * len(line) <= width, line  # 12 px monospace: 0.6 em a character
+    assert status == 0 and "holds bob.lock and waits for alice.lock" in text
