@@ -188,7 +188,8 @@ SIZES_THAT_CANNOT_RACE = [
 
 
 @pytest.mark.parametrize("argv, verdict", SIZES_THAT_CANNOT_RACE, ids=[" ".join(a) for a, _ in SIZES_THAT_CANNOT_RACE])
-def test_a_size_that_cannot_race_says_so(argv, verdict, capsys):
+def test_a_size_that_cannot_race_says_so(argv, verdict, capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)  # whole lines, as a pipe gets them
     status, out, _ = run_cli(capsys, *argv)
     assert status == 0 and verdict in out
     assert "nothing was shared" not in out and "try more" not in out
@@ -236,3 +237,19 @@ def test_the_deadlock_svg_is_wide_enough_for_its_longest_line(tmp_path, capsys):
     for x, line in re.findall(r'<text x="(\d+)"[^>]*>(?:<title>.*?</title>)?([^<]*)</text>', text):
         assert int(x) + 7.2 * len(line) <= width, line  # 12 px monospace: 0.6 em a character
     assert status == 0 and "holds bob.lock and waits for alice.lock" in text
+
+
+def test_the_run_table_fits_the_terminal_and_labels_its_times(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    status, out, _ = run_cli(capsys, "run", "raw-value", "-p", "1", "-k", "3", "-t", "1", "--no-fast")
+    assert status == 0 and max(len(line) for line in out.splitlines()) <= 80, out
+    header = out.splitlines()[0].split()
+    assert header[7:9] == ["race", "wall"]
+
+
+def test_the_fast_histogram_names_every_column_and_counts_in_words(capsys):
+    status, out, _ = run_cli(capsys, "run", "raw-value", "-p", "1", "-k", "1", "-t", "100", "--fast")
+    lines = out.splitlines()
+    assert status == 0 and ", racy, 1 process x 1 op): 100 fast trials" in lines[0]
+    assert lines[1].split() == ["final", "count", "trials", "share", "bar", "means"]
+    assert len(lines[2].split()) == 5  # one dash run per column

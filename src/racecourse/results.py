@@ -19,6 +19,12 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_TERMINATED = 143  # SIGTERM, stopped the same way
 
 
+def sizes(processes: int, ops: int) -> str:
+    """'1 process x 1 op', '2 processes x 1,000 ops': the size of a run, in words."""
+    return (f"{processes} process{'es' if processes != 1 else ''} x "
+            f"{ops:,} op{'s' if ops != 1 else ''}")
+
+
 def no_race_possible(processes: int, ops: int) -> Optional[str]:
     """Why a run of this size cannot show a race at all, or None when it can: the advice
     to try more --ops or --trials would mislead there."""
@@ -116,6 +122,9 @@ class RunResult(_Judged):
     ops: int
     trials: List[TrialResult] = field(default_factory=list)
     interrupted: bool = False
+    # The whole run: starting and stopping processes, building and reading the state. A
+    # trial's ``seconds`` count only the race, from the start line to the last worker done.
+    wall_seconds: float = 0.0
 
     @property
     def expect(self) -> Expect:
@@ -133,7 +142,7 @@ class RunResult(_Judged):
 
     def report(self) -> str:
         """What happened, for a person: the verdict, then each bad trial and traceback."""
-        lines = [f"{self.scenario.id} ({self.start_method}, {self.processes} processes x {self.ops} ops): {self.verdict()}"]
+        lines = [f"{self.scenario.id} ({self.start_method}, {sizes(self.processes, self.ops)}): {self.verdict()}"]
         for number, trial in enumerate(self.trials, 1):
             if trial.ok:
                 continue
@@ -291,8 +300,7 @@ class FastRunResult(_Judged):
         return f"exact in {n:,} of {n:,} trials" if self.scenario.is_counter else f"invariant held in {n:,} of {n:,} trials"
 
     def report(self) -> str:
-        sizes = f"{self.processes} processes x {self.ops} ops"
-        return f"{self.scenario.id} ({self.start_method}, {sizes}, fast trials): {self.verdict()}"
+        return f"{self.scenario.id} ({self.start_method}, {sizes(self.processes, self.ops)}, fast trials): {self.verdict()}"
 
     def to_json(self) -> Dict[str, Any]:
         n = self.trial_count

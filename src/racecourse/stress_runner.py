@@ -412,11 +412,13 @@ def run(
     check_importable_worker(scenario, result.start_method)  # before any process starts
     count = defaults.trials if trials is None else trials
     limit = defaults.timeout if timeout is None else timeout
+    began = time.monotonic()
     for number in range(count):
         trial = run_trial(scenario, result.start_method, result.processes, result.ops, limit, connect)
         result.trials.append(trial)
         if progress is not None:
             progress(number + 1, count)
+        result.wall_seconds = time.monotonic() - began
         if stop_on_failure and trial.failure is not None and not trial.ok:
             break
     return result

@@ -35,7 +35,7 @@ from ..control.engine import describe_op
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, use_colour
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
+from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
 from .options import MAX_BUDGET, UsageError, add_json, add_start_method, bounded, seconds
 
 T = TypeVar("T")
@@ -176,8 +176,7 @@ def explore_command(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2))
         return result.exit_status
     colour = use_colour(sys.stdout)
-    ops = f"{result.ops} op{'s' if result.ops != 1 else ''}"
-    print(paint(f"{scenario.id}: {result.strategy} exploration, {result.processes} processes x {ops}, "
+    print(paint(f"{scenario.id}: {result.strategy} exploration, {sizes(result.processes, result.ops)}, "
                 f"{result.start_method}", "bold"))
     scope = "complete" if result.complete else "budget reached" if result.strategy == "exhaustive" else "sampled"
     pruned = f", {result.pruned:,} pruned by sleep sets" if result.pruned else ""
@@ -343,8 +342,7 @@ class _Player:
 
 def _play(controller: Controller, scenario: Scenario) -> int:
     print(paint(f"{scenario.id}: {scenario.title}", "bold"))
-    print(f"You are the scheduler: {controller.processes} processes x {controller.ops} "
-          f"op{'s' if controller.ops != 1 else ''}, {controller.start_method}. "
+    print(f"You are the scheduler: {sizes(controller.processes, controller.ops)}, {controller.start_method}. "
           "Type a process number to let it perform its next operation, u to undo, q to quit.")
     player = _Player(controller)
     while True:

@@ -8,6 +8,7 @@ from typing import List
 from xml.sax.saxutils import escape
 
 from ..report import _COLOURS
+from ..results import sizes
 from .engine import Execution
 
 _LANE_MAX = 34  # characters: long labels are cut so that the lanes stay side by side
@@ -22,8 +23,7 @@ def _cut(text: str, width: int) -> str:
 
 
 def header(execution: Execution, scenario_id: str, start_method: str) -> str:
-    ops = f"{execution.ops} op{'s' if execution.ops != 1 else ''}"
-    return (f"{scenario_id}: {execution.processes} processes x {ops}, {start_method}, "
+    return (f"{scenario_id}: {sizes(execution.processes, execution.ops)}, {start_method}, "
             f"schedule {execution.schedule_text or '(empty)'}")
 
 
@@ -75,7 +75,7 @@ def timeline_svg(execution: Execution, scenario_id: str, start_method: str) -> s
     notes = ending(execution)
     heading = header(execution, scenario_id, start_method)
     # Wide enough for every line of text, not just the lanes: a deadlock's note is long.
-    longest_state = max([len(step.state) for step in execution.steps] + [len("shared")])
+    longest_state = max([len(step.state or "") for step in execution.steps] + [len("shared")])
     width = max(
         left + lanes * lane_width + max(state_width, _text_width(longest_state)),
         8 + _text_width(max([len(note) for note in notes] + [len(heading) * 14 // 12])),
