@@ -169,7 +169,8 @@ def test_killed_worker_is_reported_by_signal(faulty, method):
 def test_hanging_worker_hits_the_timeout(faulty):
     result = fast_trials.run(faulty("HANGS"), trials=1000, ops=1, timeout=2.0)
     assert result.failure is not None and result.failure.kind == "timeout"
-    assert "trial 50 did not finish: worker(s) 1 still running" in result.failure.message
+    assert "trial 50 did not finish: worker(s) 1 still running, at " in result.failure.message
+    assert result.failure.who == "worker 1" and "time.sleep(60)" in result.failure.traceback
 
 
 def test_ctrl_c_in_the_parent_stops_every_worker():

@@ -379,7 +379,7 @@ def test_ctrl_c_and_sigterm_stop_everything(racecourse, method, scenario, stop):
 @pytest.mark.parametrize("stop", list(STOPS))
 def test_ctrl_c_and_sigterm_stop_an_exploration(racecourse, method, stop):
     send, status, how = STOPS[stop]
-    run = racecourse("explored_at_length", "-m", method, "-p", "3", "-k", "3", "--budget", "100000000",
+    run = racecourse("explored_at_length", "-m", method, "-p", "3", "-k", "3", "--budget", "10000000",
                      command="explore")
     run.wait_for("running")
     time.sleep(0.5)  # well inside the exploration, which has millions of schedules to go

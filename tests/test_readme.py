@@ -32,3 +32,14 @@ def test_first_two_commands_are_the_demo_and_the_tests():
     test_command = [line for line in tests.splitlines() if line.strip() and "pip install" not in line]
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command and all(line.strip() in ci for line in test_command), ".ci/run calls the README's test command"
+
+
+def test_update_readme_help_prints_help_and_changes_nothing():
+    import subprocess
+    import sys
+
+    before = README.read_bytes()
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "update_readme.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--check" in done.stdout
+    assert README.read_bytes() == before

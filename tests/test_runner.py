@@ -87,7 +87,10 @@ def test_hanging_workers_hit_the_timeout(faulty, method, nothing_left_behind):
     (failure,) = result.failures
     # The 1.5 s count from the start line, so however long the workers took to start (a
     # spawn child importing on a loaded machine), both were released and both are asleep.
-    assert (failure.kind, failure.message) == ("timeout", "timed out after 1.5 s: worker(s) 0, 1 still running")
+    assert (failure.kind, failure.who, failure.process) == ("timeout", "workers 0, 1", 0)  # not "the parent"
+    assert failure.message.startswith("timed out after 1.5 s: worker(s) 0, 1 still running, at ")
+    assert failure.message.endswith(", in hangs: time.sleep(60)")  # where the first one was
+    assert failure.traceback.count("was at (most recent call last):") == 2 and "time.sleep(60)" in failure.traceback
     assert result.exit_status == 3
 
 
@@ -98,7 +101,8 @@ def test_workers_that_never_start_are_not_a_deadlock(method, monkeypatch, nothin
     monkeypatch.setattr(stress_runner, "startup_allowance", lambda timeout: 0.0)  # no time to start
     result = stress_runner.run(catalogue.resolve_one("deadlock"), trials=1, start_method=method)
     (failure,) = result.failures
-    assert (failure.kind, failure.message) == ("timeout", "timed out after 0 s: worker(s) 0, 1 never reached the start line")
+    assert (failure.kind, failure.who) == ("timeout", "workers 0, 1")
+    assert failure.message.startswith("timed out after 0 s: worker(s) 0, 1 never reached the start line")
     assert not result.trials[0].ok and result.trials[0].violation is None
     assert result.exit_status == 3
 

@@ -1,13 +1,17 @@
-"""Regenerate the catalogue table in README.md from the scenario files.
+"""Regenerate the generated parts of README.md from the code.
 
 Run after adding or changing a scenario:  python tools/update_readme.py
-tests/test_readme.py fails when the README's table and the code disagree.
+``--check`` changes nothing and exits 1 when the README is out of date (as
+tests/test_readme.py fails then).
 """
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 import re
+import sys
+from typing import List, Optional
 
 from racecourse import catalogue
 from racecourse.report import markdown_table
@@ -22,6 +26,25 @@ def updated(text: str) -> str:
     return BLOCK.sub(lambda m: f"{START}\n{table}\n{END}", text)
 
 
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python tools/update_readme.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if README.md is out of date")
+    args = parser.parse_args(argv)
+    text = README.read_text()
+    new = updated(text)
+    if args.check:
+        if new != text:
+            print(f"{README} is out of date: run python tools/update_readme.py", file=sys.stderr)
+            return 1
+        print(f"{README} is up to date")
+        return 0
+    if new != text:
+        README.write_text(new)
+        print(f"updated {README}")
+    else:
+        print(f"{README} is up to date")
+    return 0
+
+
 if __name__ == "__main__":
-    README.write_text(updated(README.read_text()))
-    print(f"updated {README}")
+    sys.exit(main())

@@ -15,6 +15,7 @@ import os
 import pkgutil
 import shlex
 import sys
+import traceback
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -25,6 +26,51 @@ BUILTIN_PACKAGE = "racecourse.scenarios"
 
 class UnknownScenario(LookupError):
     """An id, file or module that names no scenario."""
+
+
+class BadScenarioFile(UnknownScenario):
+    """A user's scenario file or module that raised while racecourse imported it.
+
+    ``str()`` is one line (the file, the line, the error); ``user_traceback`` is the part of
+    the traceback that is the user's code (racecourse's and importlib's frames left out)."""
+
+    def __init__(self, summary: str, user_traceback: str = "") -> None:
+        super().__init__(summary)
+        self.user_traceback = user_traceback
+
+
+# Frames of racecourse, of the import machinery and of generated code (a dataclass
+# __init__, "<string>") are not the user's code.
+_NOT_THE_USERS = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(importlib.__file__), "<")
+
+
+def _import_failure(where: str, error: BaseException) -> BadScenarioFile:
+    """One line naming the file, the line and the error; below it, the user's own frames
+    when there are several (a file that imports another of theirs), or the caret of a
+    syntax error."""
+    frames = [
+        frame for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(_NOT_THE_USERS)
+    ]
+    last_line = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()[-1]
+    detail = ""
+    if isinstance(error, SyntaxError) and error.filename:
+        summary = f"{_shown(error.filename)}, line {error.lineno}: {type(error).__name__}: {error.msg}"
+        detail = "".join(traceback.format_exception_only(type(error), error)).rstrip("\n")
+    elif frames:
+        summary = f"{_shown(frames[-1].filename)}, line {frames[-1].lineno}: {last_line}"
+        if len(frames) > 1:
+            detail = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)).rstrip("\n")
+    else:
+        summary = last_line
+    prefix = f"cannot import {where}: " if where.startswith("module") else ""
+    return BadScenarioFile(prefix + summary, detail)
+
+
+def _shown(path: str) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    relative = os.path.relpath(path) if os.path.isabs(path) else path
+    return path if relative.startswith(os.pardir) else relative
 
 
 def _declared(module: ModuleType, path: Optional[str]) -> List[Scenario]:
@@ -80,7 +126,10 @@ def _load_file(path: str) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except Exception as error:  # the user's code: a syntax error, a missing import, ...
+        del sys.modules[name]
+        raise _import_failure(_shown(path), error) from None
+    except BaseException:  # Ctrl-C while importing: not the file's fault
         del sys.modules[name]
         raise
     return module
@@ -109,10 +158,14 @@ def resolve(target: str) -> List[Scenario]:
         path = None
         try:
             module = importlib.import_module(location)
-        except ImportError as error:
-            raise UnknownScenario(f"cannot import scenario module {location!r}: {error}") from None
+        except ModuleNotFoundError as error:
+            if error.name != location.split(".")[0] and error.name != location:
+                raise _import_failure(f"module {location!r}", error) from None
+            raise UnknownScenario(_unimportable_message(location, name, error)) from None
+        except Exception as error:  # the module is there, but raised while importing
+            raise _import_failure(f"module {location!r}", error) from None
     else:
-        raise UnknownScenario(_unknown_id_message(target, known))
+        raise UnknownScenario(_file_hint(location, name) or _unknown_id_message(target, known))
     scenarios = _declared(module, path)
     if name is not None:
         scenarios = [s for s in scenarios if name in (s.id, s.attribute)]
@@ -123,11 +176,33 @@ def resolve(target: str) -> List[Scenario]:
 
 
 def resolve_one(target: str) -> Scenario:
+    """The one scenario ``target`` names. The rule for a file that declares several:
+    ``run`` and ``explain`` take them all, in file order; ``explore``, ``replay`` and
+    ``play`` are about one scenario's schedules and need ``FILE.py:NAME``."""
     scenarios = resolve(target)
     if len(scenarios) > 1:
         names = ", ".join(s.attribute for s in scenarios)
-        raise UnknownScenario(f"{target} declares several scenarios ({names}); add :NAME to pick one")
+        raise UnknownScenario(
+            f"{target} declares {len(scenarios)} scenarios ({names}): explore, replay and play take one, "
+            f"so add :NAME, e.g. {target}:{scenarios[0].attribute} (run and explain take them all)"
+        )
     return scenarios[0]
+
+
+def _file_hint(location: str, name: Optional[str]) -> Optional[str]:
+    """What to say when ``location`` is a file given without ``.py``, or a file that is not
+    Python: the command line takes files by path, so the ``.py`` is what was missing."""
+    selector = f":{name}" if name else ""
+    as_file = location.replace(".", os.sep) if not os.path.exists(location + ".py") else location
+    if os.path.isfile(as_file + ".py"):
+        return f"no scenario {location + selector!r}; did you mean the file {as_file + '.py' + selector!r}?"
+    if os.path.isfile(location):
+        return f"{location} is not a Python file: a scenario file's name ends in .py"
+    return None
+
+
+def _unimportable_message(location: str, name: Optional[str], error: ImportError) -> str:
+    return _file_hint(location, name) or f"cannot import scenario module {location!r}: {error}"
 
 
 def _unknown_id_message(target: str, known: Dict[str, Scenario]) -> str:

@@ -39,6 +39,7 @@ helpers.
 from __future__ import annotations
 
 import ctypes
+import signal
 import sys
 import time
 import traceback
@@ -48,10 +49,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .catalogue import worker_in_child
 from .child_signals import leave_signals_to_parent, starting_children
-from .model import Expect, Scenario, Shared, bound_call
+from .model import Expect, Scenario, Shared, bound_call, check_importable_worker
 from .results import INVARIANT_HELD, Failure, FastRunResult
 from .sharing import Share, default_start_method, startup_allowance
-from .stress_runner import _GRACE_SECONDS, TrialTimeout, _WorkerError, _Workers
+from .stress_runner import _GRACE_SECONDS, TrialTimeout, _tell_stack, _WorkerError, _Workers
 
 Progress = Callable[[int, int], None]
 
@@ -194,6 +195,8 @@ def _fast_child(
 ) -> None:
     """Entry point of one persistent worker (module-level so spawn can import it)."""
     leave_signals_to_parent()
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, _tell_stack(conn))  # where it is, when a trial times out
     try:
         work = bound_call(worker_in_child(target), {**shared, "ops": ops, "index": index, "processes": processes})
         state = SharedState(shared) if index == 0 else None  # worker 0 keeps the score
@@ -286,8 +289,9 @@ class _FastWorkers(_Workers):
                     progress(completed, total)
             elif now - moved > timeout:
                 done = range(_SLOTS + len(self.processes), _SLOTS + 2 * len(self.processes))
-                stuck = [str(i) for i, slot in enumerate(done) if self.control[slot] != last + 1]
-                raise TrialTimeout(f"trial {last + 1} did not finish: worker(s) {', '.join(stuck) or '0'} still running")
+                stuck = [i for i, slot in enumerate(done) if self.control[slot] != last + 1] or [0]
+                names = ", ".join(str(i) for i in stuck)
+                raise TrialTimeout(f"trial {last + 1} did not finish: worker(s) {names} still running", False, stuck)
         self.finals = self.results.recv()
         elapsed = time.monotonic() - began
         if not all_done:
@@ -329,6 +333,7 @@ def run(
         raise NotResettable(reason)
     defaults = scenario.defaults
     method = start_method or default_start_method()
+    check_importable_worker(scenario, method)
     n = defaults.processes if processes is None else processes
     k = defaults.ops if ops is None else ops
     limit = defaults.timeout if timeout is None else timeout
@@ -352,6 +357,8 @@ def run(
     except _WorkerError as error:
         result.failure = error.failure
     except TrialTimeout as error:
+        if workers is not None and error.stuck:
+            error.stacks = workers.stacks(error.stuck)
         result.failure = error.failure(limit)
     except NotResettable:
         raise

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
+import pickle
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Type
 
@@ -122,6 +123,29 @@ class Scenario:
         declared scenario, or, for one made in code (the public API), the worker function
         itself, which spawn and forkserver pickle by module and name."""
         return self.ref if self.module else self.worker
+
+
+class NotImportable(TypeError):
+    """A worker that a spawn or forkserver child cannot import by name (a lambda, a
+    nested function): refused before any process starts."""
+
+
+def check_importable_worker(scenario: Scenario, start_method: str) -> None:
+    """Refuse, up front, a worker that a fresh child process could not receive.
+
+    A scenario a module declares reaches the child by (module, file, attribute), so any
+    worker works; one made in code (the public API) sends its worker itself, which spawn
+    and forkserver pickle by module and name. fork copies the parent and pickles nothing."""
+    if scenario.module or start_method == "fork" or scenario.worker is None:
+        return
+    try:
+        pickle.dumps(scenario.worker)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        name = getattr(scenario.worker, "__qualname__", repr(scenario.worker))
+        raise NotImportable(
+            f"workers must be module-level functions: {name} cannot be imported by a {start_method} "
+            "child process (define it at the top level of its module)"
+        ) from None
 
 
 def call_with(function: Callable[..., Any], available: Mapping[str, Any]) -> Any:

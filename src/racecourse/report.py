@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import textwrap
 import time
-from typing import IO, List, Sequence, Union
+from typing import IO, List, Optional, Sequence, Union
 
 from .model import Expect, Scenario
-from .results import FastRunResult, RunResult
+from .results import FastRunResult, RunResult, sizes
 
 
 def use_colour(stream: IO[str]) -> bool:
@@ -25,14 +27,49 @@ def paint(text: str, colour: str, stream: IO[str] = sys.stdout) -> str:
     return f"\033[{_COLOURS[colour]}m{text}\033[0m"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain aligned table (width from the text, not from escape codes)."""
+def output_width(stream: IO[str] = sys.stdout) -> Optional[int]:
+    """The width to fit: the terminal's, or $COLUMNS; None (no limit) for a pipe or file
+    without $COLUMNS, so that scripts reading the table get whole lines."""
+    if "COLUMNS" in os.environ or stream.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: Optional[int] = None) -> str:
+    """A plain aligned table (width from the text, not from escape codes). Given ``width``,
+    the last column wraps onto continuation lines so that no line is wider."""
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
+    indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    room = width - indent if width is not None else None
+    if width is None or room is None or room >= widths[-1]:
+        room = None  # it fits
+    elif room >= _NARROWEST:
+        widths[-1] = max(len(headers[-1]), room)
+    else:  # too narrow beside the others: the last column goes under each row instead
+        return _table_with_notes(headers, rows, width)
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines.extend("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    for row in rows:
+        last = (textwrap.wrap(row[-1], room) or [""]) if room is not None else [row[-1]]
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(list(row[:-1]) + [last[0]], widths)).rstrip())
+        lines.extend(" " * indent + more for more in last[1:])
+    return "\n".join(lines)
+
+
+# A last column narrower than this is hard to read: it goes under its row instead.
+_NARROWEST = 30
+
+
+def _table_with_notes(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> str:
+    """The table without its last column, which follows each row, indented and wrapped."""
+    body = table(headers[:-1], [row[:-1] for row in rows]).splitlines()
+    lines = body[:2]
+    for line, row in zip(body[2:], rows):
+        lines.append(line)
+        lines.extend(textwrap.wrap(f"{headers[-1]}: {row[-1]}", max(_NARROWEST, width - 4),
+                                   initial_indent="    ", subsequent_indent="      "))
     return "\n".join(lines)
 
 
@@ -77,11 +114,15 @@ def run_table(results: Sequence[RunResult]) -> str:
                 f"{r.processes}x{r.ops:,}",
                 str(len(r.trials)),
                 f"{seconds:.2f}s",
+                f"{r.wall_seconds:.1f}s",
                 outcome_mark(r),
                 r.verdict(),
             ]
         )
-    return table(["scenario", "method", "expect", "procs x ops", "trials", "time", "result", "verdict"], rows)
+    # "race": from the start line to the last worker's end, summed over the trials;
+    # "wall": the whole run, process start-up included (most of it under spawn).
+    headers = ["scenario", "method", "expect", "procs x ops", "trials", "race", "wall", "result", "verdict"]
+    return table(headers, rows, width=output_width())
 
 
 # The most frequent outcomes a histogram shows one by one; the rest are summed in one line.
@@ -94,7 +135,7 @@ def histogram_table(result: FastRunResult, stream: IO[str] = sys.stdout) -> str:
     rate = f", {result.trials_per_s:,.0f} trials/s" if result.trial_seconds > 0 else ""
     lines = [
         paint(f"{result.scenario.id}", "bold", stream)
-        + f" ({result.start_method}, {result.expect.value}, {result.processes} processes x {result.ops:,} ops):"
+        + f" ({result.start_method}, {result.expect.value}, {sizes(result.processes, result.ops)}):"
         f" {n:,} fast trials in {result.seconds:.1f} s{rate}"
     ]
     rows = []
@@ -113,7 +154,7 @@ def histogram_table(result: FastRunResult, stream: IO[str] = sys.stdout) -> str:
         count = sum(r.count for r in rest)
         rows.append([f"({len(rest)} more)", f"{count:,}", f"{100 * count / n:.2f}%", "", ""])
     label = "final count" if result.scenario.is_counter else "invariant"
-    lines.append(table([label, "trials", "share", "", ""], rows))
+    lines.append(table([label, "trials", "share", "bar", "means"], rows))
     lines.append(result.verdict())
     return "\n".join(lines)
 

@@ -19,6 +19,22 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_TERMINATED = 143  # SIGTERM, stopped the same way
 
 
+def sizes(processes: int, ops: int) -> str:
+    """'1 process x 1 op', '2 processes x 1,000 ops': the size of a run, in words."""
+    return (f"{processes} process{'es' if processes != 1 else ''} x "
+            f"{ops:,} op{'s' if ops != 1 else ''}")
+
+
+def no_race_possible(processes: int, ops: int) -> Optional[str]:
+    """Why a run of this size cannot show a race at all, or None when it can: the advice
+    to try more --ops or --trials would mislead there."""
+    if ops == 0:
+        return "with --ops 0 the workers did nothing, so nothing could race"
+    if processes == 1:
+        return "one process cannot race with itself: give --processes 2 or more"
+    return None
+
+
 @dataclass
 class Failure:
     """A trial that did not complete: which process, and what happened to it."""
@@ -106,6 +122,9 @@ class RunResult(_Judged):
     ops: int
     trials: List[TrialResult] = field(default_factory=list)
     interrupted: bool = False
+    # The whole run: starting and stopping processes, building and reading the state. A
+    # trial's ``seconds`` count only the race, from the start line to the last worker done.
+    wall_seconds: float = 0.0
 
     @property
     def expect(self) -> Expect:
@@ -123,7 +142,7 @@ class RunResult(_Judged):
 
     def report(self) -> str:
         """What happened, for a person: the verdict, then each bad trial and traceback."""
-        lines = [f"{self.scenario.id} ({self.start_method}, {self.processes} processes x {self.ops} ops): {self.verdict()}"]
+        lines = [f"{self.scenario.id} ({self.start_method}, {sizes(self.processes, self.ops)}): {self.verdict()}"]
         for number, trial in enumerate(self.trials, 1):
             if trial.ok:
                 continue
@@ -155,20 +174,25 @@ class RunResult(_Judged):
                 name = self.scenario.raises.__name__ if self.scenario.raises else "the error"
                 return f"raised {name} as documented, in {n} of {n} trials"
             return "did NOT raise the documented error"
+        idle = no_race_possible(self.processes, self.ops)
         if expect is Expect.DEADLOCK:
             stuck = sum(1 for t in self.trials if t.violation)
+            if not stuck and idle:
+                return f"no deadlock in {n} of {n} trials: {idle.replace('race', 'deadlock')}"
             return f"deadlocked in {stuck} of {n} trials (stopped by the timeout)"
         if self.scenario.is_counter:
             return self._counter_verdict()
         broken = [t for t in self.trials if t.violation]
         if broken:
             return f"invariant broken in {len(broken)} of {n} trials: {broken[0].violation}"
+        if expect is Expect.RACY and idle:
+            return f"invariant held in {n} of {n} trials: {idle}"
         return f"invariant held in {n} of {n} trials"
 
     def _counter_verdict(self) -> str:
         expected, lost, unit = self.expected_total, self.lost, self.scenario.unit
-        if expected == 0 and self.trials:
-            made = self.processes * self.ops * len(self.trials)
+        made = self.processes * self.ops * len(self.trials)
+        if expected == 0 and made:
             observed = sum(t.observed or 0 for t in self.trials)
             if observed == 0:
                 return f"the parent sees 0 after {made:,} increments in the children: nothing was shared"
@@ -178,6 +202,9 @@ class RunResult(_Judged):
         if lost < 0:
             return f"counted {-lost:,} MORE than the {expected:,} {unit} made"
         if self.expect is Expect.RACY:
+            idle = no_race_possible(self.processes, self.ops)
+            if idle:
+                return f"no update lost ({expected:,} of {expected:,}): {idle}"
             return f"no update lost this time ({expected:,} of {expected:,}); try more --ops or --trials"
         return f"exact: {expected:,} of {expected:,} {unit}"
 
@@ -268,12 +295,12 @@ class FastRunResult(_Judged):
         if wrong:
             return f"{what} in {wrong:,} of {n:,} trials ({share:.2f}%)"
         if self.expect is Expect.RACY:
-            return f"no race seen in {n:,} trials; try more --trials or --ops"
+            idle = no_race_possible(self.processes, self.ops)
+            return f"no race seen in {n:,} trials" + (f": {idle}" if idle else "; try more --trials or --ops")
         return f"exact in {n:,} of {n:,} trials" if self.scenario.is_counter else f"invariant held in {n:,} of {n:,} trials"
 
     def report(self) -> str:
-        sizes = f"{self.processes} processes x {self.ops} ops"
-        return f"{self.scenario.id} ({self.start_method}, {sizes}, fast trials): {self.verdict()}"
+        return f"{self.scenario.id} ({self.start_method}, {sizes(self.processes, self.ops)}, fast trials): {self.verdict()}"
 
     def to_json(self) -> Dict[str, Any]:
         n = self.trial_count

@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 from multiprocessing import shared_memory
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import remote
 from .child_signals import leave_signals_to_parent, starting_children
@@ -45,6 +45,28 @@ def describe_exit(code: Optional[int]) -> Tuple[str, str]:
             name = f"signal {-code}"
         return "signal", f"killed by {name}"
     return "exit", f"exited with status {code}"
+
+
+def uses_remote_manager(build: Callable[..., Any]) -> bool:
+    """Whether ``build`` (or a function of its module that it calls) asks ``share`` for
+    ``remote_manager()``: the scenarios that ``run --connect`` applies to. Read from the
+    code, so that nothing is built to find out."""
+    seen: Set[int] = set()
+
+    def names(code: Any, globals_: Dict[str, Any], depth: int) -> bool:
+        if id(code) in seen:
+            return False
+        seen.add(id(code))
+        if "remote_manager" in code.co_names:
+            return True
+        for name in code.co_names:
+            called = getattr(globals_.get(name), "__code__", None)
+            if called is not None and depth < 3 and names(called, globals_, depth + 1):
+                return True
+        return any(names(const, globals_, depth) for const in code.co_consts if hasattr(const, "co_names"))
+
+    code = getattr(build, "__code__", None)
+    return code is not None and names(code, getattr(build, "__globals__", {}), 0)
 
 
 class Share:

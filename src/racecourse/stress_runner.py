@@ -12,23 +12,29 @@ shared state down.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import sysconfig
 import threading
 import time
 import traceback
 from multiprocessing.connection import wait
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .catalogue import worker_in_child
 from .child_signals import leave_signals_to_parent, starting_children
-from .model import Expect, Scenario, Shared, call_with
+from .model import Expect, Scenario, Shared, call_with, check_importable_worker
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
 from .sharing import Share, default_start_method, describe_exit, startup_allowance, stop_processes
 
 # How long a terminated worker gets to exit before it is killed outright.
 _GRACE_SECONDS = 1.0
+# How long a worker that timed out gets to say where it is.
+_STACK_SECONDS = 2.0
+_RACECOURSE = os.path.dirname(os.path.abspath(__file__))
+_STDLIB = sysconfig.get_paths()["stdlib"]
 
 # Errors a client gets when its Manager server goes away, and how long the server may
 # then take to finish exiting.
@@ -43,14 +49,48 @@ class TrialTimeout(Exception):
     """A deadline passed with work still running, or (``starting``) with workers that never
     reached the start line."""
 
-    def __init__(self, message: str, starting: bool = False):
+    def __init__(self, message: str, starting: bool = False, stuck: Optional[List[int]] = None):
         super().__init__(message)
         self.starting = starting
+        self.stuck = stuck or []  # the workers still at it, when it is workers
+        # Where each of them was, as they told it: (file, line, function, source) per frame.
+        self.stacks: Dict[int, List[Tuple[str, int, str, str]]] = {}
 
     def failure(self, timeout: float) -> Failure:
-        """The report of a trial with this timeout, naming the limit that ran out."""
+        """The report of a trial with this timeout, naming the limit that ran out and the
+        workers still running, with where each one was."""
         limit = startup_allowance(timeout) if self.starting else timeout
-        return Failure("timeout", f"timed out after {limit:g} s: {self}")
+        if not self.stuck:
+            return Failure("timeout", f"timed out after {limit:g} s: {self}")
+        first = self.stacks.get(self.stuck[0])
+        where = ""
+        if first:
+            # The innermost frame of the user's code (a deadlock's innermost is in the stdlib).
+            theirs = [frame for frame in first if not frame[0].startswith(_STDLIB)] or first
+            filename, line, function, source = theirs[-1]
+            where = f", at {os.path.basename(filename)}, line {line}, in {function}: {source}"
+        who = ("worker " if len(self.stuck) == 1 else "workers ") + ", ".join(str(i) for i in self.stuck)
+        stacks = "\n".join(
+            f"worker {index} was at (most recent call last):\n"
+            + "".join(traceback.format_list(traceback.StackSummary.from_list(self.stacks[index]))).rstrip()
+            for index in self.stuck if index in self.stacks
+        )
+        return Failure("timeout", f"timed out after {limit:g} s: {self}{where}", self.stuck[0], stacks, who=who)
+
+
+def _tell_stack(conn: Any) -> Callable[[int, Any], None]:
+    """A SIGUSR1 handler for a worker: send the parent where it is (the worker's frames,
+    not racecourse's), so that a timeout can say where each stuck worker was."""
+
+    def handler(signum: int, frame: Any) -> None:
+        frames = traceback.extract_stack(frame)
+        # The worker's own frames: those below racecourse's call of it (under fork, the
+        # parent's frames above it are copies, not what this worker is doing).
+        ours = [i for i, f in enumerate(frames) if f.filename.startswith(_RACECOURSE)]
+        below = frames[ours[-1] + 1:] if ours else frames
+        conn.send(("stack", [(f.filename, f.lineno, f.name, f.line or "") for f in below]))
+
+    return handler
 
 
 def _child_main(
@@ -65,6 +105,8 @@ def _child_main(
 ) -> None:
     """Entry point of one worker process (module-level so spawn can import it)."""
     leave_signals_to_parent()  # the parent stops the workers itself and reports once
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, _tell_stack(conn))
     try:
         worker = worker_in_child(target)
         conn.send(("ready", None))
@@ -135,8 +177,8 @@ class _Workers:
             if remaining <= 0:
                 stuck = ", ".join(str(i) for i in sorted(pending))
                 if wanted == "ready":
-                    raise TrialTimeout(f"worker(s) {stuck} never reached the start line", starting=True)
-                raise TrialTimeout(f"worker(s) {stuck} still running")
+                    raise TrialTimeout(f"worker(s) {stuck} never reached the start line", True, sorted(pending))
+                raise TrialTimeout(f"worker(s) {stuck} still running", False, sorted(pending))
             watched = [h for h, i in owner.items() if i in pending]
             for index in {owner[handle] for handle in wait(watched, remaining)} & pending:
                 conn = self.conns[index]
@@ -171,6 +213,34 @@ class _Workers:
         for process in self.processes:
             process.join(max(0.0, exit_by - time.monotonic()))
         return max(finished) - started
+
+    def stacks(self, stuck: List[int]) -> Dict[int, List[Tuple[str, int, str, str]]]:
+        """Ask each stuck worker where it is (SIGUSR1) and wait a moment for the answers;
+        a worker blocked where Python cannot run its handler stays silent."""
+        asked = {}
+        for index in stuck:
+            process = self.processes[index]
+            if hasattr(signal, "SIGUSR1") and process.is_alive() and process.pid is not None:
+                try:
+                    os.kill(process.pid, signal.SIGUSR1)
+                except ProcessLookupError:
+                    continue
+                asked[self.conns[index]] = index
+        told: Dict[int, List[Tuple[str, int, str, str]]] = {}
+        deadline = time.monotonic() + _STACK_SECONDS
+        while asked and time.monotonic() < deadline:
+            for ready in wait(list(asked), max(0.0, deadline - time.monotonic())):
+                conn: Any = ready
+                index = asked[conn]
+                try:
+                    kind, payload = conn.recv()
+                except (EOFError, OSError):
+                    del asked[conn]
+                    continue
+                if kind == "stack":
+                    told[index] = payload
+                    del asked[conn]
+        return told
 
     def close(self) -> None:
         stop_processes(self.processes, _GRACE_SECONDS)
@@ -253,6 +323,8 @@ def run_trial(
         failure = _blame_lost_server(share, error.failure)
         return _failed(scenario, expected, time.monotonic() - started, failure)
     except TrialTimeout as error:
+        if workers is not None and error.stuck:
+            error.stacks = workers.stacks(error.stuck)
         failure = _blame_lost_server(share, error.failure(timeout))
         return _failed(scenario, expected, time.monotonic() - started, failure, stuck_running=not error.starting)
     except Exception as error:  # raised in the parent: by build, program or observe
@@ -337,13 +409,16 @@ def run(
         processes=defaults.processes if processes is None else processes,
         ops=defaults.ops if ops is None else ops,
     )
+    check_importable_worker(scenario, result.start_method)  # before any process starts
     count = defaults.trials if trials is None else trials
     limit = defaults.timeout if timeout is None else timeout
+    began = time.monotonic()
     for number in range(count):
         trial = run_trial(scenario, result.start_method, result.processes, result.ops, limit, connect)
         result.trials.append(trial)
         if progress is not None:
             progress(number + 1, count)
+        result.wall_seconds = time.monotonic() - began
         if stop_on_failure and trial.failure is not None and not trial.ok:
             break
     return result

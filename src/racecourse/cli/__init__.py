@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import signal
 import sys
 import threading
 from typing import Any, List, NoReturn, Optional
 
 from .. import __version__
-from ..catalogue import UnknownScenario
+from ..catalogue import BadScenarioFile, UnknownScenario
 from ..results import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from ..sharing import available_start_methods, default_start_method
 from . import bench, browse, explore, run, serve, tour
 from .options import UsageError
 
@@ -32,6 +34,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def version_line() -> str:
+    """racecourse's version and what a bug report needs with it: the interpreter and the
+    start methods it has (their default changed in Python 3.14)."""
+    methods = ", ".join(available_start_methods())
+    return (f"racecourse {__version__} ({platform.python_implementation()} {platform.python_version()}; "
+            f"start methods: {methods}; default: {default_start_method()})")
+
+
+class _Version(argparse.Action):
+    """--version on one line (argparse's own wraps it at the terminal's width)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Optional[str] = None) -> None:
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="racecourse",
@@ -40,10 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         "2 bad usage, 3 a run did not complete, 4 the --connect server refused the authkey or cannot be reached, "
         "130 interrupted, 143 terminated by SIGTERM.",
     )
-    parser.add_argument("--version", action="version", version=f"racecourse {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version, the interpreter and its start methods")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMANDS:
         module.add_parser(subparsers)
+    parser.set_defaults(command_names=list(subparsers.choices))
     return parser
 
 
@@ -73,14 +92,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return EXIT_USAGE
+        if args.command is None:  # bad usage like any other: one line on stderr, not the help
+            names = ", ".join(args.command_names)
+            raise UsageError(f"racecourse: give a command ({names}); 'racecourse --help' explains them")
         return int(args.handler(args))
     except (UsageError, UnknownScenario) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else "bad usage"
         prefix = "" if message.startswith("racecourse") else "racecourse: "
         print(f"{prefix}{message}", file=sys.stderr)
+        if isinstance(error, BadScenarioFile) and error.user_traceback:
+            print(error.user_traceback, file=sys.stderr)  # the user's code, never racecourse's
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
         how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"

@@ -35,8 +35,8 @@ from ..control.engine import describe_op
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, use_colour
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
-from .options import UsageError, add_json, add_start_method, bounded, seconds
+from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
+from .options import MAX_BUDGET, UsageError, add_json, add_start_method, bounded, seconds
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16
@@ -61,8 +61,9 @@ def add_parser(subparsers: Any) -> None:
     _sizes(parser)
     parser.add_argument("--strategy", "-s", choices=STRATEGIES, default="exhaustive",
                         help="exhaustive (depth first, every schedule), random, or pct (default exhaustive)")
-    parser.add_argument("--budget", "-b", type=bounded("budget", 1), metavar="B",
-                        help="at most this many schedules (default 20,000 exhaustive, 1,000 random or pct)")
+    parser.add_argument("--budget", "-b", type=bounded("budget", 1, MAX_BUDGET), metavar="B",
+                        help="at most this many schedules (default 20,000 exhaustive, 1,000 random or pct; "
+                        f"at most {MAX_BUDGET:_})")
     parser.add_argument("--seed", type=bounded("seed", 0), default=0, metavar="S",
                         help="seed of random and pct (default 0)")
     parser.add_argument("--depth", "-d", type=bounded("depth", 1, 100), default=3, metavar="D",
@@ -175,8 +176,7 @@ def explore_command(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2))
         return result.exit_status
     colour = use_colour(sys.stdout)
-    ops = f"{result.ops} op{'s' if result.ops != 1 else ''}"
-    print(paint(f"{scenario.id}: {result.strategy} exploration, {result.processes} processes x {ops}, "
+    print(paint(f"{scenario.id}: {result.strategy} exploration, {sizes(result.processes, result.ops)}, "
                 f"{result.start_method}", "bold"))
     scope = "complete" if result.complete else "budget reached" if result.strategy == "exhaustive" else "sampled"
     pruned = f", {result.pruned:,} pruned by sleep sets" if result.pruned else ""
@@ -342,8 +342,7 @@ class _Player:
 
 def _play(controller: Controller, scenario: Scenario) -> int:
     print(paint(f"{scenario.id}: {scenario.title}", "bold"))
-    print(f"You are the scheduler: {controller.processes} processes x {controller.ops} "
-          f"op{'s' if controller.ops != 1 else ''}, {controller.start_method}. "
+    print(f"You are the scheduler: {sizes(controller.processes, controller.ops)}, {controller.start_method}. "
           "Type a process number to let it perform its next operation, u to undo, q to quit.")
     player = _Player(controller)
     while True:

@@ -9,6 +9,12 @@ from .. import remote
 from ..sharing import available_start_methods
 
 MAX_PROCESSES = 256
+# Upper limits, so that a typo (an extra digit, 1e9) is refused rather than run for hours
+# or passed to a wait that overflows. Each still allows a very long run on purpose.
+MAX_OPS = 1_000_000_000  # ~3 minutes of raw-value increments per worker
+MAX_TRIALS = 10_000_000  # ~5 minutes of fast trials
+MAX_TIMEOUT = 86_400.0  # a day; threading's waits overflow not far beyond 1e9 s
+MAX_BUDGET = 10_000_000  # schedules
 
 
 class UsageError(Exception):
@@ -26,8 +32,8 @@ def bounded(what: str, low: int, high: Optional[int] = None) -> Callable[[str], 
     def parse(text: str) -> int:
         value = _integer(text, what)
         if value < low or (high is not None and value > high):
-            span = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"{what} must be {span}, not {value}")
+            span = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
+            raise argparse.ArgumentTypeError(f"{what} must be {span}, not {value:,}")
         return value
 
     parse.__name__ = what  # argparse names the type in some messages
@@ -41,6 +47,8 @@ def seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"timeout must be a number of seconds, not {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, not {text}")
+    if value > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"timeout must be at most {MAX_TIMEOUT:.0f} seconds (a day), not {text}")
     return value
 
 
@@ -57,8 +65,8 @@ def add_sizes(parser: argparse.ArgumentParser) -> None:
     """--processes and --ops, as run, explore and replay take them."""
     parser.add_argument("--processes", "-p", type=bounded("processes", 1, MAX_PROCESSES), metavar="N",
                         help=f"worker processes, 1 to {MAX_PROCESSES} (default: the scenario's)")
-    parser.add_argument("--ops", "-k", type=bounded("ops", 0), metavar="K",
-                        help="operations per worker (default: the scenario's)")
+    parser.add_argument("--ops", "-k", type=bounded("ops", 0, MAX_OPS), metavar="K",
+                        help=f"operations per worker, 0 to {MAX_OPS:_} (default: the scenario's)")
 
 
 def add_start_method(parser: argparse.ArgumentParser) -> None:

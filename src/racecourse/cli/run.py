@@ -19,7 +19,9 @@ from ..results import (
     FastRunResult,
     RunResult,
 )
+from ..sharing import uses_remote_manager
 from .options import (
+    MAX_TRIALS,
     UsageError,
     add_authkey_file,
     add_json,
@@ -40,8 +42,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("scenario", nargs="?", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
     parser.add_argument("--all", action="store_true", help="run the whole built-in catalogue")
     add_sizes(parser)
-    parser.add_argument("--trials", "-t", type=bounded("trials", 1), metavar="T",
-                        help="independent trials (default: the scenario's)")
+    parser.add_argument("--trials", "-t", type=bounded("trials", 1, MAX_TRIALS), metavar="T",
+                        help=f"independent trials, 1 to {MAX_TRIALS:_} (default: the scenario's)")
     add_start_method(parser)
     parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
                         help="give up on a trial whose workers have run this long since the start line "
@@ -156,6 +158,10 @@ def run_command(args: argparse.Namespace) -> int:
     scenarios = selected(args)  # usage errors surface here, before anything starts
     _check_fast(args, scenarios)
     server = endpoint(args)
+    if server is not None and not any(uses_remote_manager(s.build) for s in scenarios):
+        which = scenarios[0].id if len(scenarios) == 1 else "none of these scenarios"
+        raise UsageError(f"--connect is for scenarios that use a Manager server (remote-manager, "
+                         f"remote-manager-locked); {which} uses none")
     if server is not None:
         try:
             remote.probe(server)  # a wrong key or no server: one line, before any worker starts

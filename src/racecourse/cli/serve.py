@@ -1,7 +1,8 @@
 """``racecourse serve``: a Manager server that workers on other machines connect to.
 
 It serves named counters and locks (``racecourse.remote``) until Ctrl-C or SIGTERM, then
-exits with status 0. ``racecourse run remote-manager --connect HOST:PORT --authkey-file F``
+exits with status 130 or 143, as every racecourse command stopped that way does.
+``racecourse run remote-manager --connect HOST:PORT --authkey-file F``
 runs workers against it. The authkey comes from the file, or is generated into it when
 the file does not exist yet; it is never printed.
 """
@@ -11,10 +12,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Any, cast
+from typing import Any, List, cast
 
 from .. import remote
-from ..results import EXIT_OK
+from ..results import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from .options import UsageError, add_authkey_file, server_address
 
 
@@ -32,7 +33,12 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=serve_command)
 
 
+# The signal that stopped the server: serve_forever() turns any stop into SystemExit(0).
+_STOPPED_BY: List[int] = []
+
+
 def _stop(signum: int, frame: Any) -> None:
+    _STOPPED_BY.append(signum)
     raise KeyboardInterrupt  # serve_forever() stops on it, as on Ctrl-C
 
 
@@ -60,4 +66,6 @@ def serve_command(args: argparse.Namespace) -> int:
     except (SystemExit, KeyboardInterrupt):  # KeyboardInterrupt: stopped before it served
         pass
     print("racecourse: server stopped", flush=True)
+    if _STOPPED_BY:
+        return EXIT_TERMINATED if _STOPPED_BY[-1] == signal.SIGTERM else EXIT_INTERRUPTED
     return EXIT_OK

@@ -13,7 +13,7 @@ from typing import Any, List, NamedTuple, Optional
 
 from .. import catalogue, stress_runner
 from ..report import paint
-from ..results import RunResult
+from ..results import RunResult, sizes
 from ..sharing import available_start_methods
 from .run import combined_status
 
@@ -94,7 +94,7 @@ def tour_command(args: argparse.Namespace) -> int:
         print(
             "  -> "
             + paint(result.verdict(), mark)
-            + f"  [{result.processes} processes x {result.ops:,} ops, {len(result.trials)} trials, {result.start_method}]"
+            + f"  [{sizes(result.processes, result.ops)}, {len(result.trials)} trials, {result.start_method}]"
         )
         print(_wrap(stop.after))
         print()

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent, starting_children
-from ..model import Expect, Scenario, Shared, call_with
+from ..model import Expect, Scenario, Shared, call_with, check_importable_worker
 from ..sharing import Share, startup_allowance, stop_processes
 from .instrument import (
     ABORT,
@@ -306,6 +306,7 @@ class Controller:
         self.timeout = timeout
         self.share = Share(start_method)
         self.start_method = self.share.start_method
+        check_importable_worker(scenario, self.start_method)  # before build() makes anything
         self.workers: List[Any] = []
         self.conns: List[Any] = []
         self._pollers: Optional[List[Any]] = [] if hasattr(select, "poll") else None

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from ..catalogue import replay_command
 from ..model import Expect, Scenario
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
+from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, no_race_possible, sizes
 from .engine import ControlError, Controller, Execution, Step
 from .schedule import ScheduleError
 from .strategies import STRATEGIES, Exhaustive, pct_schedules, random_schedules, replay
@@ -147,7 +147,8 @@ class Exploration:
         else:
             scope = "budget reached before the end" if self.strategy == "exhaustive" else "sampled"
         if not self.failing:
-            return f"no failing schedule in {size} ({scope})"
+            idle = no_race_possible(self.processes, self.ops) if self.expect is not Expect.SAFE else None
+            return f"no failing schedule in {size} ({scope}): {idle}" if idle else f"no failing schedule in {size} ({scope})"
         found = f"{self.failing:,} of {size} went wrong ({scope})"
         if self.deadlocks:
             found += f", {self.deadlocks:,} deadlocked"
@@ -156,8 +157,7 @@ class Exploration:
     def report(self) -> str:
         """What the exploration found, for a person: the verdict and, when a schedule went
         wrong, the simplest one, the command that replays it, and its timeline."""
-        ops = f"{self.ops} op{'s' if self.ops != 1 else ''}"
-        lines = [f"{self.scenario.id} ({self.start_method}, {self.processes} processes x {ops}, "
+        lines = [f"{self.scenario.id} ({self.start_method}, {sizes(self.processes, self.ops)}, "
                  f"{self.strategy} exploration): {self.verdict()}"]
         lines.append("outcomes: " + "; ".join(f"{outcome} ({count:,})" for outcome, count in self.outcomes.items()))
         failure = self.first_failure

@@ -8,6 +8,7 @@ from typing import List
 from xml.sax.saxutils import escape
 
 from ..report import _COLOURS
+from ..results import sizes
 from .engine import Execution
 
 _LANE_MAX = 34  # characters: long labels are cut so that the lanes stay side by side
@@ -22,8 +23,7 @@ def _cut(text: str, width: int) -> str:
 
 
 def header(execution: Execution, scenario_id: str, start_method: str) -> str:
-    ops = f"{execution.ops} op{'s' if execution.ops != 1 else ''}"
-    return (f"{scenario_id}: {execution.processes} processes x {ops}, {start_method}, "
+    return (f"{scenario_id}: {sizes(execution.processes, execution.ops)}, {start_method}, "
             f"schedule {execution.schedule_text or '(empty)'}")
 
 
@@ -63,14 +63,25 @@ def timeline_text(execution: Execution, scenario_id: str, start_method: str, *, 
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _text_width(characters: int) -> int:
+    """Pixels that ``characters`` of 12 px monospace take (0.6 em each), with a margin."""
+    return int(characters * 7.3) + 16
+
+
 def timeline_svg(execution: Execution, scenario_id: str, start_method: str) -> str:
     """The timeline as a standalone SVG document (no dependencies, no scripts)."""
     lane_width, row_height, left, top, state_width = 250, 26, 56, 64, 170
     lanes = execution.processes
     notes = ending(execution)
-    width = left + lanes * lane_width + state_width
+    heading = header(execution, scenario_id, start_method)
+    # Wide enough for every line of text, not just the lanes: a deadlock's note is long.
+    longest_state = max([len(step.state or "") for step in execution.steps] + [len("shared")])
+    width = max(
+        left + lanes * lane_width + max(state_width, _text_width(longest_state)),
+        8 + _text_width(max([len(note) for note in notes] + [len(heading) * 14 // 12])),
+    )
     height = top + row_height * max(1, len(execution.steps)) + 24 + 18 * len(notes)
-    title = escape(header(execution, scenario_id, start_method))
+    title = escape(heading)
     lane_height = row_height * max(1, len(execution.steps))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
