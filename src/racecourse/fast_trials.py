@@ -357,7 +357,9 @@ def run(
     except _WorkerError as error:
         result.failure = error.failure
     except TrialTimeout as error:
-        if workers is not None and error.stuck:
+        # Only workers past the start line have their SIGUSR1 handler: one still starting
+        # would take the signal's default action (death) or a handler it inherited.
+        if workers is not None and error.stuck and not error.starting:
             error.stacks = workers.stacks(error.stuck)
         result.failure = error.failure(limit)
     except NotResettable:

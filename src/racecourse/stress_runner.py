@@ -323,7 +323,9 @@ def run_trial(
         failure = _blame_lost_server(share, error.failure)
         return _failed(scenario, expected, time.monotonic() - started, failure)
     except TrialTimeout as error:
-        if workers is not None and error.stuck:
+        # Only workers past the start line have their SIGUSR1 handler: one still starting
+        # would take the signal's default action (death) or a handler it inherited.
+        if workers is not None and error.stuck and not error.starting:
             error.stacks = workers.stacks(error.stuck)
         failure = _blame_lost_server(share, error.failure(timeout))
         return _failed(scenario, expected, time.monotonic() - started, failure, stuck_running=not error.starting)
