@@ -21,15 +21,17 @@ def use_colour(stream: IO[str]) -> bool:
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
 
 
-def paint(text: str, colour: str, stream: IO[str] = sys.stdout) -> str:
+def paint(text: str, colour: str, stream: Optional[IO[str]] = None) -> str:
+    stream = stream or sys.stdout  # looked up now: a test (or a caller) may have replaced it
     if not use_colour(stream):
         return text
     return f"\033[{_COLOURS[colour]}m{text}\033[0m"
 
 
-def output_width(stream: IO[str] = sys.stdout) -> Optional[int]:
+def output_width(stream: Optional[IO[str]] = None) -> Optional[int]:
     """The width to fit: the terminal's, or $COLUMNS; None (no limit) for a pipe or file
     without $COLUMNS, so that scripts reading the table get whole lines."""
+    stream = stream or sys.stdout
     if "COLUMNS" in os.environ or stream.isatty():
         return shutil.get_terminal_size().columns
     return None
@@ -129,7 +131,7 @@ def run_table(results: Sequence[RunResult]) -> str:
 HISTOGRAM_ROWS = 12
 
 
-def histogram_table(result: FastRunResult, stream: IO[str] = sys.stdout) -> str:
+def histogram_table(result: FastRunResult, stream: Optional[IO[str]] = None) -> str:
     """A fast run as jcstress shows one: each outcome, how many trials, what share, a bar."""
     n = result.trial_count
     rate = f", {result.trials_per_s:,.0f} trials/s" if result.trial_seconds > 0 else ""
@@ -173,9 +175,9 @@ def failure_details(results: Sequence[Union[RunResult, FastRunResult]]) -> List[
 class ProgressLine:
     """A one-line progress indicator on stderr, shown only for work longer than a second."""
 
-    def __init__(self, stream: IO[str] = sys.stderr, delay: float = 1.0) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty()
+    def __init__(self, stream: Optional[IO[str]] = None, delay: float = 1.0) -> None:
+        self.stream = stream or sys.stderr  # the stderr of now, not of import time
+        self.enabled = self.stream.isatty()
         self.started = time.monotonic()
         self.delay = delay
         self.shown = False
