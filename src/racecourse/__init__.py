@@ -2,7 +2,8 @@
 
 from .api import explore, replay, stress
 from .control.exploration import Exploration, ScheduleRun
-from .control.instrument import checkpoint
+from .control.instrument import Uncontrollable, checkpoint
+from .errors import RacecourseError
 from .model import Defaults, Expect, Scenario
 from .results import Failure, RunResult, TrialResult
 
@@ -13,10 +14,12 @@ __all__ = [
     "Expect",
     "Exploration",
     "Failure",
+    "RacecourseError",
     "RunResult",
     "Scenario",
     "ScheduleRun",
     "TrialResult",
+    "Uncontrollable",
     "checkpoint",
     "explore",
     "replay",

@@ -21,6 +21,7 @@ from multiprocessing.connection import wait
 from typing import Any, Callable, Dict, List, Optional
 
 from .catalogue import worker_in_child
+from .errors import RacecourseError
 from .child_signals import leave_signals_to_parent, starting_children
 from .model import Expect, Scenario, Shared, call_with
 from .remote import Endpoint
@@ -39,7 +40,7 @@ _SERVER_EXIT_SECONDS = 5.0
 Progress = Callable[[int, int], None]
 
 
-class TrialTimeout(Exception):
+class TrialTimeout(RacecourseError):
     """A deadline passed with work still running, or (``starting``) with workers that never
     reached the start line."""
 

@@ -6,12 +6,13 @@ import argparse
 from typing import Callable, Optional
 
 from .. import remote
+from ..errors import RacecourseError
 from ..sharing import available_start_methods
 
 MAX_PROCESSES = 256
 
 
-class UsageError(Exception):
+class UsageError(RacecourseError):
     """Bad input from the user: reported as one line, exit status 2."""
 
 
