@@ -21,8 +21,8 @@ from multiprocessing.connection import wait
 from typing import Any, Callable, Dict, List, Optional
 
 from .catalogue import worker_in_child
-from .errors import RacecourseError
 from .child_signals import leave_signals_to_parent, starting_children
+from .errors import RacecourseError
 from .model import Expect, Scenario, Shared, call_with
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
