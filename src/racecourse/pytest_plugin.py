@@ -278,7 +278,8 @@ def _readable_errors() -> Iterator[None]:
     try:
         yield
     except RacecourseError as error:
-        pytest.fail(f"racecourse: {type(error).__name__}: {error}", pytrace=False)
+        # from None: the report is the sentence, without "during handling of the above".
+        raise pytest.fail.Exception(f"racecourse: {type(error).__name__}: {error}", pytrace=False) from None
 
 
 class BoundRacecourse:
