@@ -343,7 +343,7 @@ def assert_fork_only_failures(result, names):
     assert expected_failures <= set(failures), sorted(failures)
     for test_id in expected_failures:
         assert CAUSE in failures[test_id], failures[test_id]
-    assert not any(f"[fork]" in test_id for test_id in failures), sorted(failures)
+    assert not any("[fork]" in test_id for test_id in failures), sorted(failures)
     return outcomes, failures
 
 
