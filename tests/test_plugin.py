@@ -396,9 +396,9 @@ def test_empty_start_methods_and_a_bad_timeout_are_usage_errors(pytester, monkey
     for argv, words in [(["--start-methods="], "racecourse: --start-methods is empty: give some of fork*"),
                         (["--start-methods= , "], "racecourse: --start-methods is empty*"),
                         (["--racecourse-timeout=-1"], "racecourse: --racecourse-timeout must be a number of "
-                                                      "seconds, 0 for no limit, not '-1'"),
+                                                      "seconds, not '-1' (0: no limit)"),
                         (["--racecourse-timeout=nan"], "*--racecourse-timeout must be a number of seconds*"),
-                        (["-o", "racecourse_timeout=-5"], "*racecourse_timeout must be a number of seconds*'-5'"),
+                        (["-o", "racecourse_timeout=-5"], "*racecourse_timeout must be a number of seconds, not '-5'*"),
                         (["-o", "racecourse_each_start_method=true tests"], "*true, false, or path patterns*")]:
         result = pytester.runpytest(*argv)
         assert result.ret == pytest.ExitCode.USAGE_ERROR, argv

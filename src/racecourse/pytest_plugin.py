@@ -131,7 +131,7 @@ def _seconds(text: str, where: str) -> float:
         value = math.nan
     if math.isnan(value) or value < 0 or value == math.inf:
         raise pytest.UsageError(
-            f"racecourse: {where} must be a number of seconds, 0 for no limit, not {text!r}") from None
+            f"racecourse: {where} must be a number of seconds, not {text!r} (0: no limit)") from None
     return value
 
 
@@ -140,6 +140,23 @@ def _test_time_limit(config: pytest.Config) -> float:
     if option is not None:
         return _seconds(option, "--racecourse-timeout")
     return _seconds(str(config.getini("racecourse_timeout")).strip() or "0", "racecourse_timeout")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    guard = item.config.stash.get(_GUARD, None)
+    if guard is not None:
+        guard.started(item.nodeid)
+    yield
+    if guard is not None:
+        guard.finished()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    guard = config.stash.get(_GUARD, None)
+    if guard is not None:
+        del config.stash[_GUARD]
+        guard.close()
 
 
 _TRUE = ("true", "yes", "on", "1")
