@@ -119,13 +119,47 @@ def test_replay_refuses_a_schedule_that_does_not_fit():
         racecourse.replay(WALLET, schedule="01", start_method=METHODS[0])
 
 
-def test_replay_command_of_a_declared_scenario_names_its_file():
-    failure = racecourse.explore(WALLET, start_method=METHODS[0]).first_failure
-    program, command, target, *options = shlex.split(failure.replay_command)
-    assert (program, command, options) == ("racecourse", "replay",
-                                           ["--schedule", failure.sized, "--start-method", METHODS[0]])
+def test_replay_command_of_a_declared_scenario_names_its_file_every_time():
+    declared = WALLET
+    # Every use, not only the first: the module keeps its own object, never a copy.
+    for method in [METHODS[0], *METHODS]:
+        failure = racecourse.explore(WALLET, start_method=method).first_failure
+        program, command, target, *options = shlex.split(failure.replay_command)
+        assert (program, command, options) == ("racecourse", "replay",
+                                               ["--schedule", failure.sized, "--start-method", method])
+        assert WALLET is declared and WALLET.module == ""
     found = catalogue.resolve_one(target)
     assert (found.id, found.path, found.attribute) == ("wallet", __file__, "WALLET")
+    assert WALLET is declared
+
+
+def test_a_scenario_and_functions_have_one_default_size():
+    declared = racecourse.Scenario(id="sized", title="t", expect=racecourse.Expect.RACY, build=raw_value.build,
+                                   worker=raw_value.worker, observe=raw_value.observe)
+    made = racecourse.api.as_scenario(raw_value.worker, build=raw_value.build, observe=raw_value.observe)
+    assert declared.defaults == made.defaults == racecourse.Defaults(processes=2, ops=1_000, trials=3, timeout=30.0)
+
+
+def shares_nothing(processes):
+    return {"total": processes}
+
+
+def test_errors_racecourse_raises_on_purpose_share_one_root():
+    from racecourse.catalogue import UnknownScenario
+    from racecourse.cli.options import UsageError
+    from racecourse.control import ControlError
+    from racecourse.fast_trials import NotResettable
+    from racecourse.remote import BadAddress, BadAuthkeyFile, Unavailable
+    from racecourse.stress_runner import TrialTimeout
+
+    for error in (racecourse.Uncontrollable, ScheduleError, ControlError, UnknownScenario, UsageError,
+                  NotResettable, BadAddress, BadAuthkeyFile, Unavailable, TrialTimeout):
+        assert issubclass(error, racecourse.RacecourseError), error
+    assert issubclass(ScheduleError, ValueError) and issubclass(UnknownScenario, LookupError)  # as before
+    # Refused before any process starts: nothing is shared that control could schedule.
+    with pytest.raises(racecourse.RacecourseError, match="shares nothing that racecourse can see"):
+        racecourse.explore(raw_value.worker, build=shares_nothing, observe=raw_value.observe,
+                           start_method=METHODS[0])
 
 
 def counter_value(counter):

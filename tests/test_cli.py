@@ -164,3 +164,72 @@ def test_installed_copy_runs_from_any_directory(method, tmp_path):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["start_method"] == method and data["trials"][0]["observed"] > 0
+
+
+# Declared safe, and it is under fork only: the module-level lock is one lock shared by
+# inheritance under fork, a lock per child under spawn and forkserver.
+FORK_ONLY_SCENARIO = '''
+import multiprocessing
+
+import racecourse
+
+LOCK = multiprocessing.Lock()
+
+
+def build(share):
+    return {"hits": share.Value("i", 0, lock=False)}
+
+
+def worker(hits, ops):
+    for _ in range(ops):
+        with LOCK:
+            hits.value += 1
+
+
+def observe(hits):
+    return hits.value
+
+
+COUNTER = racecourse.Scenario(id="module-locked", title="a module-level lock", expect=racecourse.Expect.SAFE,
+                              build=build, worker=worker, observe=observe)
+'''
+
+
+def test_explore_and_run_across_start_methods(tmp_path):
+    # In a command of its own: it forks, and this test process may be an xdist worker.
+    path = tmp_path / "counter.py"
+    path.write_text(FORK_ONLY_SCENARIO)
+    command = [sys.executable, "-m", "racecourse"]
+    done = subprocess.run(command + ["explore", str(path), "--start-method", "all"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    rows = [line.split()[:2] for line in done.stdout.splitlines() if line.startswith("module-locked")]
+    assert rows == [["module-locked", method] for method in available_methods()], done.stdout
+    assert "spawn: first failing schedule" in done.stdout and "fork: first failing" not in done.stdout
+    assert done.returncode == 1, done.stderr  # safe under fork; the others break it: one status for all
+    done = subprocess.run(command + ["explore", str(path), "-m", "fork", "--json"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout)["start_method"] == "fork"  # one method: one object
+    done = subprocess.run(command + ["explore", str(path), "-m", "spawn,fork", "--json"], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert [(r["start_method"], r["ok"]) for r in json.loads(done.stdout)] == [("spawn", False), ("fork", True)]
+    assert done.returncode == 1
+    done = subprocess.run(command + ["run", "locked-value", "-m", "forkserver,fork", "--ops", "100", "--trials", "1",
+                                     "--json"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert [(r["start_method"], r["ops"]) for r in json.loads(done.stdout)] == [("forkserver", 100), ("fork", 100)]
+    assert done.returncode == 0, done.stderr
+
+
+def available_methods():
+    from racecourse.sharing import available_start_methods
+
+    return available_start_methods()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "raw-value", "-m", ","], "no start method in ','"),
+    (["explore", "raw-value", "-m", "fork,thread"], "start method 'thread' is not available here"),
+    (["explore", "raw-value", "-m", "all", "--svg", "t.svg"], "--svg writes one timeline"),
+])
+def test_bad_start_method_lists_are_one_line_and_exit_2(capsys, argv, words):
+    status, _, err = run_cli(capsys, *argv)
+    assert status == 2 and words in err and len(err.strip().splitlines()) == 1, err

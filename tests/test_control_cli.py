@@ -130,6 +130,7 @@ def test_replay_of_a_safe_scenario_with_locks(capsys):
 @pytest.mark.parametrize("argv, words", [
     (["explore", "no-such-scenario"], "unknown scenario"),
     (["explore", "pool-map"], "program scenario"),
+    (["explore", "pool-map"], "stress it instead ('racecourse run', racecourse.stress)"),
     (["explore", "pool-initializer-value"], "program scenario"),
     (["replay", "global-counter", "--schedule", ""], "shares nothing"),
     (["explore", "raw-value", "--strategy", "bfs"], "invalid choice"),

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Dict, List
 if TYPE_CHECKING:
     from .api import explore, replay, stress
     from .control.exploration import Exploration, ScheduleRun
-    from .control.instrument import checkpoint
+    from .control.instrument import Uncontrollable, checkpoint
+    from .errors import RacecourseError
     from .model import Defaults, Expect, Scenario
     from .results import Failure, RunResult, TrialResult
 
@@ -28,6 +29,8 @@ _HOMES: Dict[str, str] = {
     "Exploration": ".control.exploration",
     "ScheduleRun": ".control.exploration",
     "checkpoint": ".control.instrument",
+    "Uncontrollable": ".control.instrument",
+    "RacecourseError": ".errors",
     "Failure": ".results",
     "RunResult": ".results",
     "TrialResult": ".results",
@@ -55,10 +58,12 @@ __all__ = [
     "Expect",
     "Exploration",
     "Failure",
+    "RacecourseError",
     "RunResult",
     "Scenario",
     "ScheduleRun",
     "TrialResult",
+    "Uncontrollable",
     "checkpoint",
     "explore",
     "replay",

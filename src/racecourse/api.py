@@ -45,8 +45,8 @@ Expected = Union[int, Callable[[int, int], int], None]
 Check = Callable[..., Optional[str]]
 Target = Union[Scenario, Callable[..., Any]]
 
-# The stress runner's sizes for code given as functions (a Scenario brings its own).
-STRESS_DEFAULTS = Defaults(processes=2, ops=1_000, trials=3, timeout=30.0)
+# The stress runner's sizes for code given as functions: those of a Scenario without defaults=.
+STRESS_DEFAULTS = Defaults()
 
 
 def scenario_from(

@@ -19,12 +19,13 @@ import traceback
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .errors import RacecourseError
 from .model import FixedCount, Scenario, _product
 
 BUILTIN_PACKAGE = "racecourse.scenarios"
 
 
-class UnknownScenario(LookupError):
+class UnknownScenario(RacecourseError, LookupError):
     """An id, file or module that names no scenario."""
 
 
@@ -86,9 +87,8 @@ def _located(scenario: Scenario, module: ModuleType, path: Optional[str], attrib
     from dataclasses import replace
 
     lesson = scenario.lesson or (module.__doc__ or "").strip()
-    located = replace(scenario, lesson=lesson, module=module.__name__, path=path, attribute=attribute)
-    setattr(module, attribute, located)  # the child looks up the same, located object
-    return located
+    # A copy: the user's module keeps its own object, so that every later use finds it there.
+    return replace(scenario, lesson=lesson, module=module.__name__, path=path, attribute=attribute)
 
 
 def builtin() -> List[Scenario]:
@@ -218,8 +218,7 @@ def find_in_child(ref: Tuple[str, Optional[str], str]) -> Scenario:
     scenario = getattr(module, attribute)
     if not isinstance(scenario, Scenario):
         raise TypeError(f"{module_name}.{attribute} is not a Scenario")
-    if scenario.module != module_name:
-        # A fresh import (spawn, forkserver) has the declared object, not the located one.
+    if scenario.module != module_name:  # the module holds the declared object, not our located copy
         scenario = _located(scenario, module, path, attribute)
     return scenario
 

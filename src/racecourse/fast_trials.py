@@ -49,6 +49,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .catalogue import worker_in_child
 from .child_signals import leave_signals_to_parent, starting_children
+from .errors import RacecourseError
 from .model import Expect, Scenario, Shared, bound_call, check_importable_worker
 from .results import INVARIANT_HELD, Failure, FastRunResult
 from .sharing import Share, default_start_method, startup_allowance
@@ -74,7 +75,7 @@ _PAUSE_SECONDS = 50e-6
 _POLL_SECONDS = 0.05
 
 
-class NotResettable(Exception):
+class NotResettable(RacecourseError):
     """The scenario cannot run as fast trials; the message says why."""
 
 

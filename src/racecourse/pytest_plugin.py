@@ -3,9 +3,15 @@
 - ``--start-methods=fork,spawn,forkserver`` chooses the start methods a session covers;
   the default is ``$RACECOURSE_START_METHOD`` (what the tox factors set), else every
   method this platform has.
-- A test that asks for the ``start_method`` or the ``racecourse`` fixture runs once per
-  chosen start method. ``@pytest.mark.racecourse(start_methods=[...])`` narrows that for
-  one test (for code that is only meant to work under some of them).
+- A test that asks for the ``start_method`` or the ``racecourse`` fixture, or carries
+  ``@pytest.mark.racecourse``, runs once per chosen start method, and for its whole
+  duration that method is multiprocessing's default: ``Pool()``, ``Process()``,
+  ``Manager()``, ``ProcessPoolExecutor()`` and racecourse's own API all use it. The
+  previous default comes back afterwards. ``@pytest.mark.racecourse(start_methods=[...])``
+  narrows the methods for one test.
+- ``--each-start-method`` (ini ``racecourse_each_start_method = true``, or a list of path
+  patterns to narrow it) does the same for every collected test, without a fixture;
+  ``@pytest.mark.racecourse(each_start_method=False)`` opts one out.
 - The ``racecourse`` fixture is the API bound to that start method:
   ``racecourse.stress(...)``, ``racecourse.explore(...)`` and ``racecourse.replay(...)``
   return results; ``racecourse.check_stress(...)`` and ``racecourse.check_explore(...)``
@@ -14,15 +20,23 @@
 - ``--racecourse-timeout=SECONDS`` (or the ini option ``racecourse_timeout``) stops a test
   that runs longer, with the stacks of its threads, by a watchdog process rather than a
   thread, so that a session that forks stays free of threads (see ``hang_guard``).
+- Under pytest-xdist, fork runs in a process with a thread (execnet's): the plugin says so
+  once per session, with what to do, instead of Python's warning at every fork.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
+import math
+import multiprocessing
 import os
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional
+import warnings
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Set
 
 import pytest
 
+from .errors import RacecourseError
 from .hang_guard import Guard
 from .sharing import available_start_methods
 
@@ -32,6 +46,10 @@ if TYPE_CHECKING:
 
 START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
 _GUARD = pytest.StashKey[Guard]()
+# Recorded on a test's report by an xdist worker, read by the controller.
+_FORK_IN_WORKER = ("racecourse", "fork in an xdist worker")
+# CPython 3.12+, at every fork in a process with threads.
+_FORK_WARNING = r"This process \(pid=\d+\) is multi-threaded, use of fork\(\)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,60 +59,87 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="racecourse_start_methods",
         metavar="LIST",
         default=None,
-        help="comma-separated start methods for tests using the racecourse fixtures "
+        help="comma-separated start methods for tests that run once per start method "
         f"(default: ${START_METHOD_VARIABLE}, else all this platform has)",
+    )
+    group.addoption(
+        "--each-start-method",
+        dest="racecourse_each_start_method",
+        action="store_true",
+        default=None,
+        help="run every test once per start method, with that method as multiprocessing's default "
+        "(default: the racecourse_each_start_method ini option)",
     )
     group.addoption(
         "--racecourse-timeout",
         dest="racecourse_timeout",
         metavar="SECONDS",
-        type=float,
         default=None,
         help="stop a test that runs longer than this, printing its stacks (a watchdog process, "
         "not a thread; 0: no limit; default: the racecourse_timeout ini option, else none)",
     )
     parser.addini("racecourse_timeout", "per-test limit in seconds (see --racecourse-timeout)", default="0")
+    parser.addini(
+        "racecourse_each_start_method",
+        "true: run every test once per start method (see --each-start-method); or path patterns "
+        "(tests/concurrency/*): only the tests in matching files",
+        default="",
+    )
 
 
 def chosen_start_methods(config: pytest.Config) -> List[str]:
-    text: Optional[str] = config.getoption("racecourse_start_methods") or os.environ.get(START_METHOD_VARIABLE)
+    option: Optional[str] = config.getoption("racecourse_start_methods")
+    text = option if option is not None else os.environ.get(START_METHOD_VARIABLE)
     available = available_start_methods()
-    if not text:
+    if text is None or (option is None and not text.strip()):
         return available
     methods = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in available]
-    if unknown or not methods:
+    if not methods:
         raise pytest.UsageError(
-            f"racecourse: start method(s) {', '.join(unknown) or repr(text)} not available here "
+            f"racecourse: --start-methods is empty: give some of {', '.join(available)} (comma-separated)")
+    unknown = [m for m in methods if m not in available]
+    if unknown:
+        raise pytest.UsageError(
+            f"racecourse: start method(s) {', '.join(unknown)} not available here "
             f"(this platform has: {', '.join(available)})"
         )
-    return methods
+    return list(dict.fromkeys(methods))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "racecourse(start_methods=[...]): run this test only under these start methods "
-        "(tests using the racecourse or start_method fixture run once per start method)",
+        "racecourse(start_methods=[...], each_start_method=True): run this test once per start method "
+        "(only these), with that method as multiprocessing's default; each_start_method=False: once only",
     )
-    chosen_start_methods(config)  # refuse a bad --start-methods before collecting anything
+    chosen_start_methods(config)  # refuse bad options before collecting anything
+    _each_start_method_patterns(config)
     limit = _test_time_limit(config)
     # Only where tests run: an xdist controller (distributing, not itself a worker) runs
     # none. Its "dsession" plugin is registered only after this hook, hence the option.
     controller = getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
     if limit > 0 and not controller:
         config.stash[_GUARD] = Guard(limit)
+    if not config.pluginmanager.has_plugin("racecourse-fork-notice"):
+        config.pluginmanager.register(_ForkNotice(), "racecourse-fork-notice")
+
+
+def _seconds(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value < 0 or value == math.inf:
+        raise pytest.UsageError(
+            f"racecourse: {where} must be a number of seconds, not {text!r} (0: no limit)") from None
+    return value
 
 
 def _test_time_limit(config: pytest.Config) -> float:
-    option: Optional[float] = config.getoption("racecourse_timeout")
+    option: Optional[str] = config.getoption("racecourse_timeout")
     if option is not None:
-        return option
-    text = str(config.getini("racecourse_timeout")).strip() or "0"
-    try:
-        return float(text)
-    except ValueError:
-        raise pytest.UsageError(f"racecourse: racecourse_timeout must be a number of seconds, not {text!r}") from None
+        return _seconds(option, "--racecourse-timeout")
+    return _seconds(str(config.getini("racecourse_timeout")).strip() or "0", "racecourse_timeout")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -114,8 +159,56 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         guard.close()
 
 
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _each_start_method_patterns(config: pytest.Config) -> Optional[List[str]]:
+    """Which tests run once per start method without asking: None for none, [] for all,
+    else the path patterns (relative to the rootdir) of their files."""
+    if config.getoption("racecourse_each_start_method"):
+        return []
+    values = str(config.getini("racecourse_each_start_method")).split()
+    if not values or (len(values) == 1 and values[0].lower() in _FALSE):
+        return None
+    if len(values) == 1 and values[0].lower() in _TRUE:
+        return []
+    if any(v.lower() in _TRUE + _FALSE for v in values):
+        raise pytest.UsageError(
+            "racecourse: racecourse_each_start_method is true, false, or path patterns, not a mix: "
+            f"{' '.join(values)}")
+    return values
+
+
+def _runs_each_start_method(metafunc: pytest.Metafunc) -> bool:
+    marker = metafunc.definition.get_closest_marker("racecourse")
+    if marker is not None:
+        return bool(marker.kwargs.get("each_start_method", True))
+    patterns = _each_start_method_patterns(metafunc.config)
+    if patterns is None:
+        return False
+    if not patterns:
+        return True
+    path = os.path.relpath(str(metafunc.definition.path), str(metafunc.config.rootpath)).replace(os.sep, "/")
+    return any(fnmatch.fnmatch(path, pattern) or path.startswith(pattern.rstrip("/") + "/") for pattern in patterns)
+
+
+def _parametrized_by_the_user(metafunc: pytest.Metafunc) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
+        if "start_method" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)):
+            return True
+    return False
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "start_method" not in metafunc.fixturenames:
+    if "start_method" in metafunc.fixturenames:
+        if _parametrized_by_the_user(metafunc):
+            return
+    elif _runs_each_start_method(metafunc):
+        # The test asked for no fixture: it gets ours, which sets the default start method.
+        metafunc.fixturenames.append("start_method")
+    else:
         return
     methods = chosen_start_methods(metafunc.config)
     marker = metafunc.definition.get_closest_marker("racecourse")
@@ -124,15 +217,86 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         methods = [m for m in methods if m in wanted]
     if not methods:
         metafunc.parametrize("start_method", [pytest.param(None, marks=pytest.mark.skip(
-            reason="none of this test's start methods is selected"))])
+            reason="none of this test's start methods is selected"))], indirect=True)
         return
-    metafunc.parametrize("start_method", methods)
+    metafunc.parametrize("start_method", methods, indirect=True)
+
+
+def _stop_forkserver() -> None:
+    """Stop the forkserver this process started, if it runs. It forks every later
+    forkserver child from its own state as it was when it started (its environment, for
+    one): a fresh one per test keeps one test's state out of the next one's children."""
+    from multiprocessing import forkserver
+
+    server: Any = getattr(forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if stop is not None and getattr(server, "_forkserver_pid", None) is not None:
+        stop()
 
 
 @pytest.fixture
-def start_method(request: pytest.FixtureRequest) -> str:
-    """The start method this run of the test uses (one run per chosen method)."""
-    return str(request.param)
+def start_method(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The start method this run of the test uses (one run per chosen method). For the
+    test's duration it is multiprocessing's default start method."""
+    method: str = request.param
+    previous = multiprocessing.get_start_method(allow_none=True)
+    if method == "fork" and hasattr(request.config, "workerinput"):
+        # Said once for the session by the controller, rather than at every fork (3.12+).
+        warnings.filterwarnings("ignore", message=_FORK_WARNING, category=DeprecationWarning)
+        getattr(request.node, "user_properties", []).append(_FORK_IN_WORKER)
+    if method == "forkserver":
+        _stop_forkserver()
+    multiprocessing.set_start_method(method, force=True)
+    try:
+        yield method
+    finally:
+        multiprocessing.set_start_method(previous, force=True)
+        if method == "forkserver":
+            _stop_forkserver()
+
+
+@pytest.fixture(autouse=True)
+def _racecourse_start_method_first(request: pytest.FixtureRequest) -> None:
+    """Sets the test's start method up before its other fixtures (autouse ones come first),
+    so that a Manager or Pool a fixture makes uses it too."""
+    # By its parameter: a test that asked for no fixture (--each-start-method) has the
+    # parameter, though pytest drops the name from the fixtures it asked for.
+    if "start_method" in getattr(getattr(request.node, "callspec", None), "params", {}):
+        request.getfixturevalue("start_method")
+
+
+class _ForkNotice:
+    """On the xdist controller: the tests that ran under fork in a worker, said once."""
+
+    def __init__(self) -> None:
+        self.nodeids: Set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if any(tuple(p) == _FORK_IN_WORKER for p in report.user_properties):
+            self.nodeids.add(report.nodeid)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.nodeids:
+            return
+        count = len(self.nodeids)
+        terminalreporter.write_sep("=", "racecourse: fork under pytest-xdist", yellow=True)
+        terminalreporter.write_line(
+            f"{count} test{'s' if count != 1 else ''} ran under fork in pytest-xdist workers, which have a "
+            "thread (execnet's): fork() in a process with threads can deadlock the child, and Python "
+            "3.12+ warns at every fork (racecourse says it here once instead). For fork results you can "
+            "rely on, run fork without xdist: pytest -n 0 --start-methods=fork, and the others with "
+            "-n: pytest -n 2 --start-methods=spawn,forkserver")
+
+
+@contextlib.contextmanager
+def _readable_errors() -> Iterator[None]:
+    """What racecourse refuses on purpose (code control cannot schedule, a schedule that
+    does not fit) fails the test with racecourse's sentence rather than a traceback into it."""
+    try:
+        yield
+    except RacecourseError as error:
+        # from None: the report is the sentence, without "during handling of the above".
+        raise pytest.fail.Exception(f"racecourse: {type(error).__name__}: {error}", pytrace=False) from None
 
 
 class BoundRacecourse:
@@ -147,7 +311,8 @@ class BoundRacecourse:
         from .api import stress
 
         options.setdefault("start_method", self.start_method)
-        return stress(target, **options)
+        with _readable_errors():
+            return stress(target, **options)
 
     def check_stress(self, target: Any, **options: Any) -> RunResult:
         """Like ``stress``, and fail the test with the report when a trial was not correct."""
@@ -161,7 +326,8 @@ class BoundRacecourse:
         from .api import explore
 
         options.setdefault("start_method", self.start_method)
-        return explore(target, **options)
+        with _readable_errors():
+            return explore(target, **options)
 
     def check_explore(self, target: Any, *, complete: bool = True, **options: Any) -> Exploration:
         """Like ``explore``, and fail the test when a schedule went wrong, with the simplest
@@ -181,7 +347,8 @@ class BoundRacecourse:
         from .api import replay
 
         options.setdefault("start_method", self.start_method)
-        return replay(target, **options)
+        with _readable_errors():
+            return replay(target, **options)
 
 
 @pytest.fixture

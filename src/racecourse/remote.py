@@ -26,6 +26,7 @@ from multiprocessing.managers import BaseManager, ValueProxy
 from typing import Any, Optional, Tuple
 
 from .child_signals import leave_signals_to_parent
+from .errors import RacecourseError
 
 Address = Tuple[str, int]
 
@@ -121,7 +122,7 @@ def connect(endpoint: Endpoint) -> RemoteManager:
 # -- addresses and keys ------------------------------------------------------------------
 
 
-class BadAddress(ValueError):
+class BadAddress(RacecourseError, ValueError):
     """HOST:PORT that cannot be used."""
 
 
@@ -150,7 +151,7 @@ def is_loopback(host: str) -> bool:
     return host == "localhost" or host.startswith("127.")
 
 
-class BadAuthkeyFile(ValueError):
+class BadAuthkeyFile(RacecourseError, ValueError):
     """An authkey file that cannot be read or holds no key."""
 
 
@@ -188,7 +189,7 @@ def new_authkey() -> bytes:
 # -- checking a server before using it -------------------------------------------------
 
 
-class Unavailable(Exception):
+class Unavailable(RacecourseError):
     """The server cannot be used: not reachable, or it refused the authkey."""
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .catalogue import worker_in_child
 from .child_signals import leave_signals_to_parent, starting_children
+from .errors import RacecourseError
 from .model import Expect, Scenario, Shared, call_with, check_importable_worker
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
@@ -45,7 +46,7 @@ _SERVER_EXIT_SECONDS = 5.0
 Progress = Callable[[int, int], None]
 
 
-class TrialTimeout(Exception):
+class TrialTimeout(RacecourseError):
     """A deadline passed with work still running, or (``starting``) with workers that never
     reached the start line."""
 

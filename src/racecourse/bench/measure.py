@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import catalogue, fast_trials, stress_runner
+from ..errors import RacecourseError
 from ..model import call_with
 from ..sharing import Share, available_start_methods, default_start_method, stop_processes
 from .strategies import RAW, STRATEGIES, count_locally
@@ -157,7 +158,7 @@ def _bench_child(shared: List[Dict[str, Any]], barriers: Dict[int, Any], conn: A
         conn.close()
 
 
-class BenchError(RuntimeError):
+class BenchError(RacecourseError, RuntimeError):
     """A measurement could not be made (a worker raised, died or hung)."""
 
 

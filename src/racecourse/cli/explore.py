@@ -19,6 +19,7 @@ from ..control import (
     ControlError,
     Controller,
     Execution,
+    Exploration,
     RunState,
     ScheduleError,
     ScheduleRun,
@@ -34,9 +35,9 @@ from ..control import (
 from ..control.engine import describe_op
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
-from ..report import ProgressLine, paint, use_colour
+from ..report import ProgressLine, paint, table, use_colour
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
-from .options import MAX_BUDGET, UsageError, add_json, add_start_method, bounded, seconds
+from .options import MAX_BUDGET, UsageError, add_json, add_start_method, bounded, chosen_start_methods, seconds
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16
@@ -70,9 +71,10 @@ def add_parser(subparsers: Any) -> None:
                         help="pct's bug depth: priority change points + 1 (default 3)")
     parser.add_argument("--no-reduction", action="store_true",
                         help="exhaustive: run every interleaving, even those that only reorder independent operations")
-    add_start_method(parser)
+    add_start_method(parser, several=True)
     add_json(parser)
-    parser.add_argument("--svg", metavar="FILE", help="write the first failing schedule's timeline as SVG")
+    parser.add_argument("--svg", metavar="FILE", help="write the first failing schedule's timeline as SVG "
+                        "(one start method)")
     parser.set_defaults(handler=explore_command)
 
     again = subparsers.add_parser(
@@ -152,22 +154,71 @@ def _broken(error: ControlError) -> int:
 
 def explore_command(args: argparse.Namespace) -> int:
     scenario = _scenario(args.scenario)
+    methods = chosen_start_methods(args.start_method)
+    if args.svg and isinstance(args.start_method, list):
+        raise UsageError("--svg writes one timeline: give one --start-method with it")
     _check_svg_path(args.svg)
+    results: List[Exploration] = []
+    for method in methods:
+        result = _explore_one(args, scenario, method)
+        if result is None:
+            return EXIT_FAILED
+        results.append(result)
+    if not isinstance(args.start_method, list):
+        return _show_one(args, scenario, results[0])
+    if args.json:
+        print(json.dumps([result.to_json() for result in results], indent=2))
+    else:
+        _show_several(scenario, results)
+    return _combined_status(results)
+
+
+def _explore_one(args: argparse.Namespace, scenario: Scenario, method: Optional[str]) -> Optional[Exploration]:
+    """One exploration under ``method``; None when it broke (said on stderr)."""
     progress = ProgressLine()
 
     def show(done: int, total: Optional[int]) -> None:
         progress.update(scenario.id, done, total or done)
 
     try:
-        result = _controlled(lambda: explore(
+        return _controlled(lambda: explore(
             scenario, processes=args.processes or 2, ops=1 if args.ops is None else args.ops,
             strategy=args.strategy, budget=args.budget, seed=args.seed, depth=args.depth,
-            reduction=not args.no_reduction, start_method=args.start_method, timeout=args.timeout, progress=show,
+            reduction=not args.no_reduction, start_method=method, timeout=args.timeout, progress=show,
         ))
     except ControlError as error:
-        return _broken(error)
+        _broken(error)
+        return None
     finally:
         progress.clear()
+
+
+def _combined_status(results: List[Exploration]) -> int:
+    statuses = {result.exit_status for result in results}
+    for status in (EXIT_FAILED, EXIT_BROKEN):
+        if status in statuses:
+            return status
+    return EXIT_OK
+
+
+def _show_several(scenario: Scenario, results: List[Exploration]) -> None:
+    """One row per start method, then each method's simplest failing schedule."""
+    rows = []
+    for result in results:
+        scope = "complete" if result.complete else "budget reached" if result.strategy == "exhaustive" else "sampled"
+        rows.append([scenario.id, result.start_method, result.expect.value,
+                     f"{result.processes}x{result.ops}", f"{result.schedules:,} ({scope})", f"{result.failing:,}",
+                     f"{result.deadlocks:,}", result.verdict()])
+    print(table(["scenario", "method", "expect", "procs x ops", "schedules", "failing", "deadlocks", "verdict"],
+                rows))
+    for result in results:
+        failure = result.first_failure
+        if failure is not None:
+            print(f"\n{result.start_method}: first failing schedule {failure.schedule}: {failure.outcome}")
+            print(f"  replay: {failure.replay_command}")
+
+
+def _show_one(args: argparse.Namespace, scenario: Scenario, result: Exploration) -> int:
     if result.first_failure is not None:
         _write_svg(args.svg, result.first_failure.svg())
     elif args.svg:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Union
 
 from .. import remote
+from ..errors import RacecourseError
 from ..sharing import available_start_methods
 
 MAX_PROCESSES = 256
@@ -17,7 +18,7 @@ MAX_TIMEOUT = 86_400.0  # a day; threading's waits overflow not far beyond 1e9 s
 MAX_BUDGET = 10_000_000  # schedules
 
 
-class UsageError(Exception):
+class UsageError(RacecourseError):
     """Bad input from the user: reported as one line, exit status 2."""
 
 
@@ -61,6 +62,24 @@ def start_method(text: str) -> str:
     return text
 
 
+def start_methods(text: str) -> Union[str, List[str]]:
+    """One start method (a str), or several: ``all`` or a comma list (a list, even of one)."""
+    if text.strip() == "all":
+        return available_start_methods()
+    if "," not in text:
+        return start_method(text.strip())
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no start method in {text!r}: give some of "
+                                         f"{', '.join(available_start_methods())}, or all")
+    return [start_method(name) for name in dict.fromkeys(names)]
+
+
+def chosen_start_methods(value: Union[str, List[str], None]) -> List[Optional[str]]:
+    """The --start-method a command runs under, in order (None: the interpreter's own)."""
+    return list(value) if isinstance(value, list) else [value]
+
+
 def add_sizes(parser: argparse.ArgumentParser) -> None:
     """--processes and --ops, as run, explore and replay take them."""
     parser.add_argument("--processes", "-p", type=bounded("processes", 1, MAX_PROCESSES), metavar="N",
@@ -69,7 +88,12 @@ def add_sizes(parser: argparse.ArgumentParser) -> None:
                         help=f"operations per worker, 0 to {MAX_OPS:_} (default: the scenario's)")
 
 
-def add_start_method(parser: argparse.ArgumentParser) -> None:
+def add_start_method(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    if several:
+        parser.add_argument("--start-method", "-m", type=start_methods, metavar="M",
+                            help="fork, spawn or forkserver, a comma list of them, or all: one run and "
+                            "one row per method, one exit status for all (default: the interpreter's own)")
+        return
     parser.add_argument("--start-method", "-m", type=start_method, metavar="M",
                         help="fork, spawn or forkserver (default: the interpreter's own)")
 

@@ -28,6 +28,7 @@ from .options import (
     add_sizes,
     add_start_method,
     bounded,
+    chosen_start_methods,
     connect_address,
     seconds,
 )
@@ -44,7 +45,7 @@ def add_parser(subparsers: Any) -> None:
     add_sizes(parser)
     parser.add_argument("--trials", "-t", type=bounded("trials", 1, MAX_TRIALS), metavar="T",
                         help=f"independent trials, 1 to {MAX_TRIALS:_} (default: the scenario's)")
-    add_start_method(parser)
+    add_start_method(parser, several=True)
     parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
                         help="give up on a trial whose workers have run this long since the start line "
                         "(default: the scenario's); starting them may take max(SECONDS, 60)")
@@ -121,7 +122,11 @@ def _check_fast(args: argparse.Namespace, scenarios: List[Scenario]) -> None:
 
 
 def _run_one(
-    args: argparse.Namespace, scenario: Scenario, progress: ProgressLine, server: Optional[remote.Endpoint]
+    args: argparse.Namespace,
+    scenario: Scenario,
+    method: Optional[str],
+    progress: ProgressLine,
+    server: Optional[remote.Endpoint],
 ) -> AnyResult:
     def show(done: int, total: int) -> None:
         progress.update(scenario.id, done, total)
@@ -134,7 +139,7 @@ def _run_one(
                 trials=trials,
                 processes=args.processes,
                 ops=args.ops,
-                start_method=args.start_method,
+                start_method=method,
                 timeout=args.timeout,
                 progress=show,
             )
@@ -147,7 +152,7 @@ def _run_one(
         processes=args.processes,
         ops=args.ops,
         trials=args.trials,
-        start_method=args.start_method,
+        start_method=method,
         timeout=args.timeout,
         progress=show,
         connect=server,
@@ -172,11 +177,13 @@ def run_command(args: argparse.Namespace) -> int:
     results: List[AnyResult] = []
     try:
         for scenario in scenarios:
-            results.append(_run_one(args, scenario, progress, server))
+            for method in chosen_start_methods(args.start_method):
+                results.append(_run_one(args, scenario, method, progress, server))
     finally:
         progress.clear()
     if args.json:
-        payload: Any = [r.to_json() for r in results] if args.all or len(results) != 1 else results[0].to_json()
+        several = args.all or isinstance(args.start_method, list) or len(results) != 1
+        payload: Any = [r.to_json() for r in results] if several else results[0].to_json()
         print(json.dumps(payload, indent=2))
     else:
         _print_tables(results)

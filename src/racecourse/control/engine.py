@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent, starting_children
+from ..errors import RacecourseError
 from ..model import Expect, Scenario, Shared, call_with, check_importable_worker
 from ..sharing import Share, startup_allowance, stop_processes
 from .instrument import (
@@ -49,7 +50,7 @@ from .instrument import (
 from .schedule import format_schedule
 
 
-class ControlError(Exception):
+class ControlError(RacecourseError):
     """The controlled run itself broke: a worker died, hung outside any visible operation,
     or left the shared state in a form racecourse cannot reset."""
 
@@ -584,5 +585,7 @@ def refuse_uncontrollable(scenario: Scenario) -> None:
     if scenario.program is not None:
         raise Uncontrollable(
             f"{scenario.id} is a program scenario (its parent drives its own Pool or Process), "
-            "which racecourse cannot schedule; explore, replay and play take worker scenarios"
+            "which racecourse cannot schedule: stress it instead ('racecourse run', racecourse.stress), "
+            "or, to explore it, declare the code each process runs as worker= "
+            "(worker(<shared names>, ops, index, processes)) with build= for its shared state"
         )

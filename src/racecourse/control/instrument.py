@@ -22,6 +22,8 @@ import os
 from multiprocessing import shared_memory
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+from ..errors import RacecourseError
+
 managers: Any = _managers  # the proxy classes are made at run time: typeshed does not know them
 
 # Kinds of visible operation.
@@ -42,7 +44,7 @@ QUIT = b"q"
 Op = Tuple[str, str, str, Optional[str], bool]
 
 
-class Uncontrollable(Exception):
+class Uncontrollable(RacecourseError):
     """A scenario (or a shared object) that the controlled runner cannot schedule."""
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from typing import List, NamedTuple, Optional, Sequence
 
+from ..errors import RacecourseError
+
 _SIZED = re.compile(r"^(\d+)x(\d+):(.*)$")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(RacecourseError, ValueError):
     """A schedule string that cannot be read, or that does not fit the run."""
 
 
