@@ -138,13 +138,15 @@ def _fire(pid: int, nodeid: str, limit: float) -> None:
     os.kill(pid, signal.SIGUSR1)
     time.sleep(_DUMP_SECONDS)
     tree = [p for p in descendants(pid) if p != os.getpid() and not _is_resource_tracker(p)]
+    # Said before the kill: whoever waits for the test process (pytest-xdist, a CI job,
+    # pytester) may read the shared stderr as soon as it dies, before a later line lands.
+    say(f"racecourse: killing the test process (pid {pid}) and {len(tree)} process(es) it started\n")
+    sys.stderr.flush()
     for victim in [pid, *tree]:
         try:
             os.kill(victim, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    say(f"racecourse: killed the test process (pid {pid}) and {len(tree)} process(es) it started\n")
-    sys.stderr.flush()
 
 
 def watch(pid: int, limit: float) -> int:
