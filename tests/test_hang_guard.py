@@ -88,7 +88,7 @@ def assert_stopped_and_cleaned(result, directory):
     err = result.stderr.str()
     assert f"test_hung.py::test_sleeps_for_ten_minutes ran past its {LIMIT} s limit" in err
     assert "in test_sleeps_for_ten_minutes" in err  # its stack, printed by faulthandler
-    (session,) = map(int, re.findall(r"killed the test process \(pid (\d+)\)", err))
+    (session,) = map(int, re.findall(r"killing the test process \(pid (\d+)\)", err))
     sleeper, semaphore = (directory / f"made-{session}.txt").read_text().split()
     assert eventually(lambda: not running(int(sleeper))), "the hung test's child outlived it"
     # The resource tracker was spared, and it unlinks what the killed session left.
