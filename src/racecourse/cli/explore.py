@@ -36,7 +36,7 @@ from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, use_colour
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
-from .options import MAX_BUDGET, UsageError, add_json, add_start_method, bounded, seconds
+from .options import MAX_BUDGET, UsageError, add_json, add_progress, add_start_method, bounded, seconds
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16
@@ -71,6 +71,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-reduction", action="store_true",
                         help="exhaustive: run every interleaving, even those that only reorder independent operations")
     add_start_method(parser)
+    add_progress(parser)
     add_json(parser)
     parser.add_argument("--svg", metavar="FILE", help="write the first failing schedule's timeline as SVG")
     parser.set_defaults(handler=explore_command)
@@ -153,7 +154,7 @@ def _broken(error: ControlError) -> int:
 def explore_command(args: argparse.Namespace) -> int:
     scenario = _scenario(args.scenario)
     _check_svg_path(args.svg)
-    progress = ProgressLine()
+    progress = ProgressLine(mode=args.progress)
 
     def show(done: int, total: Optional[int]) -> None:
         progress.update(scenario.id, done, total or done)
