@@ -13,7 +13,7 @@ import platform
 import signal
 import sys
 import threading
-from typing import Any, List, NoReturn, Optional
+from typing import Any, List, NoReturn, Optional, Set
 
 from .. import __version__
 from ..catalogue import BadScenarioFile, UnknownScenario
@@ -92,7 +92,7 @@ def _option_groups(command: argparse.ArgumentParser) -> List[List[argparse.Actio
     exclusive = {id(action): group._group_actions for group in command._mutually_exclusive_groups
                  for action in group._group_actions}
     groups: List[List[argparse.Action]] = []
-    seen = set()
+    seen: Set[int] = set()
     for action in command._actions:
         if isinstance(action, argparse._HelpAction) or id(action) in seen:
             continue
