@@ -155,6 +155,24 @@ def worker(counter, hits, lock, index):
 SCENARIO = Scenario(id="interrupted-workers", title="t", expect=Expect.SAFE, build=build, worker=worker,
                     observe=observe, defaults=Defaults(processes=3, trials=1, timeout=WAIT))
 ''',
+    # A scenario that finishes, then one that runs until Ctrl-C: run prints the first.
+    "finished_then_interrupted": '''
+from racecourse.scenarios.locked_value import build as build_locked, worker as quick_worker
+
+def build(share):
+    return {"counter": share.Value("i", 0)}
+
+def worker(counter, index):
+    if index == 0:
+        mark("running", 1)
+    while True:
+        counter.value += 1
+
+FINISHED = Scenario(id="finished", title="t", expect=Expect.SAFE, build=build_locked, worker=quick_worker,
+                    observe=observe, defaults=Defaults(ops=10, trials=1))
+INTERRUPTED = Scenario(id="interrupted", title="t", expect=Expect.RACY, build=build, worker=worker,
+                       observe=observe, defaults=Defaults(trials=1, timeout=WAIT))
+''',
     # A Pool whose first task says where it runs, then waits for the test to kill its
     # worker. The Pool replaces the worker but drops the task: map waits until the timeout
     # (long enough for the Pool to start on a loaded machine before the task marks).
@@ -379,13 +397,27 @@ def test_ctrl_c_and_sigterm_stop_everything(racecourse, method, scenario, stop):
 @pytest.mark.parametrize("stop", list(STOPS))
 def test_ctrl_c_and_sigterm_stop_an_exploration(racecourse, method, stop):
     send, status, how = STOPS[stop]
-    run = racecourse("explored_at_length", "-m", method, "-p", "3", "-k", "3", "--budget", "10000000",
+    # --quiet: a pipe gets progress lines after 5 s, which a loaded machine may reach.
+    run = racecourse("explored_at_length", "-m", method, "-p", "3", "-k", "3", "--budget", "10000000", "--quiet",
                      command="explore")
     run.wait_for("running")
     time.sleep(0.5)  # well inside the exploration, which has millions of schedules to go
     send(run.process.pid)
     assert run.finish() == status, run.stderr
     assert run.stderr.strip() == f"racecourse: {how}; every process it started has been stopped"
+
+
+def test_ctrl_c_during_a_run_of_several_scenarios_prints_those_finished_first(racecourse):
+    run = racecourse("finished_then_interrupted", "-m", METHODS[0], "--quiet")
+    run.wait_for("running")
+    os.killpg(run.process.pid, signal.SIGINT)
+    assert run.finish() == 130, run.stderr
+    assert run.stderr.strip() == "racecourse: interrupted; every process it started has been stopped"
+    # The table of the finished scenario (its verdict wrapped or not, as $COLUMNS says), and
+    # no row for the one interrupted before it completed a trial.
+    table = " ".join(run.stdout.split())
+    assert table.startswith("scenario method expect") and "finished" in table and "interrupted" not in table
+    assert "ok exact: 20 of 20 updates" in table.replace("verdict: ", "")
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -69,6 +69,10 @@ class FixedCount:
         return repr(self.value)
 
 
+# What a scenario's observe() can return (Scenario.observes).
+OBSERVES = ("count", "value")
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One entry of the catalogue.
@@ -90,6 +94,9 @@ class Scenario:
     expected: Callable[[int, int], int] = _product
     # What one unit of the count is, in the verdict: "lost 3 of 10 updates", "... bytes".
     unit: str = "updates"
+    # What observe() returns: "count", a number of updates (a shortfall is lost updates),
+    # or "value", any other number (a setting, a result): wrong is "observed X, expected Y".
+    observes: str = "count"
     # Invariant scenarios: check() returns None when it holds, else what broke.
     check: Optional[Callable[..., Optional[str]]] = None
     # Error scenarios: the exception type the lesson documents.
@@ -108,10 +115,18 @@ class Scenario:
             raise ValueError(f"scenario {self.id!r}: an error scenario names what it raises")
         if self.expect is not Expect.ERROR and self.observe is None and self.check is None:
             raise ValueError(f"scenario {self.id!r}: give observe= (a count) or check= (an invariant)")
+        if self.observes not in OBSERVES:
+            raise ValueError(f"scenario {self.id!r}: observes= is one of {', '.join(OBSERVES)}, not {self.observes!r}")
 
     @property
     def is_counter(self) -> bool:
+        """observe() returns a number to compare with expected (a count or a value)."""
         return self.observe is not None
+
+    @property
+    def counts_updates(self) -> bool:
+        """observe() counts updates: a shortfall means lost updates, an excess extra ones."""
+        return self.observe is not None and self.observes == "count"
 
     @property
     def ref(self) -> Tuple[str, Optional[str], str]:

@@ -7,8 +7,9 @@ import shutil
 import sys
 import textwrap
 import time
-from typing import IO, List, Optional, Sequence, Union
+from typing import IO, Callable, Dict, List, Optional, Sequence, Union
 
+from .catalogue import target_of
 from .model import Expect, Scenario
 from .results import FastRunResult, RunResult, sizes
 
@@ -92,6 +93,8 @@ def markdown_table(scenarios: Sequence[Scenario]) -> str:
 def outcome_mark(result: RunResult) -> str:
     """A short word for the table: did the scenario behave as it declared?"""
     status = result.exit_status
+    if result.interrupted:
+        return "stopped"
     if status == 3:
         return "FAILED"
     if status == 1:
@@ -146,6 +149,8 @@ def histogram_table(result: FastRunResult, stream: Optional[IO[str]] = None) -> 
         share = row.count / n if n else 0.0
         if row.lost is not None:
             note = "exact" if row.lost == 0 else (f"lost {row.lost:,}" if row.lost > 0 else f"{-row.lost:,} too many")
+        elif result.scenario.is_counter:  # a value, not a count
+            note = "expected" if row.outcome == result.expected else f"wrong (expected {result.expected})"
         else:
             note = "" if row.outcome == "held" else "invariant broken"
         bar = "#" * max(1, round(share * 30)) if row.count else ""
@@ -155,10 +160,41 @@ def histogram_table(result: FastRunResult, stream: Optional[IO[str]] = None) -> 
     if rest:
         count = sum(r.count for r in rest)
         rows.append([f"({len(rest)} more)", f"{count:,}", f"{100 * count / n:.2f}%", "", ""])
-    label = "final count" if result.scenario.is_counter else "invariant"
+    label = "final count" if result.scenario.counts_updates else "final value" if result.scenario.is_counter else "invariant"
     lines.append(table([label, "trials", "share", "bar", "means"], rows))
     lines.append(result.verdict())
     return "\n".join(lines)
+
+
+def _came_out_right(result: Union[RunResult, FastRunResult]) -> Optional[bool]:
+    """True: every trial completed and came out right; False: one came out wrong (a count,
+    a value or an invariant); None: it did not complete, so it says nothing either way."""
+    if result.failures or result.interrupted:
+        return None
+    if isinstance(result, FastRunResult):
+        return all(row.lost == 0 or (row.lost is None and result._correct(row.outcome)) for row in result.histogram())
+    return not any(t.raced for t in result.trials) if result.trials else None
+
+
+def start_method_causes(results: Sequence[Union[RunResult, FastRunResult]]) -> List[str]:
+    """One line per scenario that came out right under one start method and wrong under
+    another, in the same run: the start method is the cause, whatever the scenario declared."""
+    lines = []
+    by_scenario: Dict[str, List[Union[RunResult, FastRunResult]]] = {}
+    for result in results:
+        by_scenario.setdefault(result.scenario.id, []).append(result)
+    for scenario_id, group in by_scenario.items():
+        right = [r.start_method for r in group if _came_out_right(r) is True]
+        wrong = [r.start_method for r in group if _came_out_right(r) is False]
+        if not right or not wrong:
+            continue
+        scenario = group[0].scenario
+        good, bad = ("exact", "wrong") if scenario.is_counter else ("held", "broken")
+        target = target_of(scenario)
+        see = f" (see `racecourse explain {target}`)" if target else ""
+        lines.append(f"{scenario_id}: {good} under {' and '.join(right)}, {bad} under {' and '.join(wrong)}: "
+                     f"the start method is the cause{see}")
+    return lines
 
 
 def failure_details(results: Sequence[Union[RunResult, FastRunResult]]) -> List[str]:
@@ -172,36 +208,64 @@ def failure_details(results: Sequence[Union[RunResult, FastRunResult]]) -> List[
     return lines
 
 
-class ProgressLine:
-    """A one-line progress indicator on stderr, shown only for work longer than a second."""
+# How often progress may be written when stderr is not a terminal (a pipe, a CI log): a
+# line at most this often, and none for work shorter than that.
+PIPED_PROGRESS_SECONDS = 5.0
 
-    def __init__(self, stream: Optional[IO[str]] = None, delay: float = 1.0) -> None:
-        self.stream = stream or sys.stderr  # the stderr of now, not of import time
-        self.enabled = self.stream.isatty()
-        self.started = time.monotonic()
-        self.delay = delay
+
+class ProgressLine:
+    """Progress of long work on stderr, never on stdout (which may be JSON).
+
+    On a terminal, one line rewritten in place, once the work has taken a second; elsewhere
+    (a pipe, a log file), a plain line at most every ``PIPED_PROGRESS_SECONDS``. ``mode``
+    "auto" decides so, "always" (``--progress``) shows it from the start, "never"
+    (``--quiet``) shows nothing. ``clock`` is there for tests.
+    """
+
+    def __init__(self, stream: Optional[IO[str]] = None, delay: float = 1.0, mode: str = "auto",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.live = self.stream.isatty()  # rewrite one line in place
+        self.enabled = mode != "never"
+        self.clock = clock
+        self.started = clock()
+        self.delay = 0.0 if mode == "always" else delay if self.live else PIPED_PROGRESS_SECONDS
+        self.written_at: Optional[float] = None  # the last plain line's time
         self.shown = False
 
     def update(self, label: str, done: int, total: int) -> None:
-        if not self.enabled or time.monotonic() - self.started < self.delay:
+        if not self._due():
+            return
+        if not self.live:
+            self.note(f"{label}: {done:,} of {total:,}")
             return
         width = 20
         filled = int(width * done / max(total, 1))
         bar = "#" * filled + "." * (width - filled)
         self.note(f"{label:<28} [{bar}] {done}/{total}")
 
+    def _due(self) -> bool:
+        if not self.enabled:
+            return False
+        now = self.clock()
+        if now - self.started < self.delay:
+            return False
+        return self.live or self.written_at is None or now - self.written_at >= PIPED_PROGRESS_SECONDS
+
     def note(self, text: str) -> None:
-        """Show ``text`` as the line (what is being done now), replacing what was there."""
-        if not self.enabled or time.monotonic() - self.started < self.delay:
+        """Show ``text`` as what is being done now: in place on a terminal, else a line."""
+        if not self._due():
             return
-        self.stream.write(f"\r{text}\033[K")
+        if self.live:
+            self.stream.write(f"\r{text}\033[K")
+            self.shown = True
+        else:
+            self.stream.write(f"racecourse: {text}\n")
+            self.written_at = self.clock()
         self.stream.flush()
-        self.shown = True
 
     def clear(self) -> None:
         if self.shown:
             self.stream.write("\r\033[K")
             self.stream.flush()
             self.shown = False
-
-

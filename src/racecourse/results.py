@@ -67,8 +67,9 @@ class TrialResult:
 
     @property
     def raced(self) -> bool:
-        """The race showed: an update was lost or the invariant broke."""
-        return bool(self.lost) or self.violation is not None
+        """The race showed: the count or value came out wrong, or the invariant broke."""
+        wrong = self.expected is not None and self.observed is not None and self.observed != self.expected
+        return wrong or self.violation is not None
 
     def to_json(self) -> Dict[str, Any]:
         data: Dict[str, Any] = {
@@ -125,6 +126,7 @@ class RunResult(_Judged):
     # The whole run: starting and stopping processes, building and reading the state. A
     # trial's ``seconds`` count only the race, from the start line to the last worker done.
     wall_seconds: float = 0.0
+    requested: int = 0  # the trials asked for: more than ``trials`` holds when interrupted
 
     @property
     def expect(self) -> Expect:
@@ -151,8 +153,10 @@ class RunResult(_Judged):
                 lines.extend("    " + line for line in trial.failure.traceback.rstrip().splitlines())
             elif trial.violation is not None:
                 lines.append(f"  trial {number}: invariant broken: {trial.violation}")
-            else:
+            elif trial.lost is not None:
                 lines.append(f"  trial {number}: expected {trial.expected}, observed {trial.observed} (lost {trial.lost})")
+            else:
+                lines.append(f"  trial {number}: observed {trial.observed}, expected {trial.expected}")
         return "\n".join(lines)
 
     @property
@@ -165,6 +169,12 @@ class RunResult(_Judged):
 
     def verdict(self) -> str:
         """One plain-language sentence about what happened."""
+        if self.interrupted:
+            done = f"{len(self.trials)} of {self.requested or len(self.trials)} trials"
+            return f"interrupted after {done}: {self._verdict()}" if self.trials else "interrupted"
+        return self._verdict()
+
+    def _verdict(self) -> str:
         if self.failures:
             return "did not complete: " + self.failures[0].describe()
         n = len(self.trials)
@@ -180,8 +190,10 @@ class RunResult(_Judged):
             if not stuck and idle:
                 return f"no deadlock in {n} of {n} trials: {idle.replace('race', 'deadlock')}"
             return f"deadlocked in {stuck} of {n} trials (stopped by the timeout)"
-        if self.scenario.is_counter:
+        if self.scenario.counts_updates:
             return self._counter_verdict()
+        if self.scenario.is_counter:
+            return self._value_verdict()
         broken = [t for t in self.trials if t.violation]
         if broken:
             return f"invariant broken in {len(broken)} of {n} trials: {broken[0].violation}"
@@ -208,12 +220,27 @@ class RunResult(_Judged):
             return f"no update lost this time ({expected:,} of {expected:,}); try more --ops or --trials"
         return f"exact: {expected:,} of {expected:,} {unit}"
 
+    def _value_verdict(self) -> str:
+        """A value that is not a count (a setting, a result): what was seen against what was due."""
+        n = len(self.trials)
+        wrong = [t for t in self.trials if t.observed != t.expected]
+        expected = self.trials[0].expected if self.trials else None
+        if wrong:
+            seen = ", ".join(dict.fromkeys(f"{t.observed:,}" for t in wrong if t.observed is not None))
+            return f"observed {seen}, expected {wrong[0].expected:,} (wrong in {len(wrong)} of {n} trials)"
+        same = f"observed {expected:,} as expected, in {n} of {n} trials" if expected is not None else "no trials"
+        idle = no_race_possible(self.processes, self.ops)
+        if self.expect is Expect.RACY and n:
+            return same + (f": {idle}" if idle else "; try more --ops or --trials")
+        return same
+
     def to_json(self) -> Dict[str, Any]:
         return {
             **_header(self.scenario, "stress", self.start_method, self.processes, self.ops),
             "trials": [t.to_json() for t in self.trials],
             "verdict": self.verdict(),
             "exit_status": self.exit_status,
+            **({"interrupted": True, "requested_trials": self.requested} if self.interrupted else {}),
         }
 
 
@@ -273,7 +300,8 @@ class FastRunResult(_Judged):
         rows = []
         for outcome, count in sorted(self.counts.items(), key=lambda item: (-item[1], str(item[0]))):
             correct = self._correct(outcome)
-            lost = self.expected - outcome if self.expected is not None and isinstance(outcome, int) else None
+            counted = self.scenario.counts_updates and self.expected is not None and isinstance(outcome, int)
+            lost = self.expected - outcome if counted and self.expected is not None and isinstance(outcome, int) else None
             rows.append(Outcome(outcome, count, correct or self.expect is not Expect.SAFE, lost))
         return rows
 
@@ -291,13 +319,22 @@ class FastRunResult(_Judged):
             return f"did not complete (after {self.completed:,} of {self.requested:,} trials): {self.failure.describe()}"
         wrong = sum(count for outcome, count in self.counts.items() if not self._correct(outcome))
         share = 100.0 * wrong / n if n else 0.0
-        what = "lost an update" if self.scenario.is_counter else "broke the invariant"
+        if self.scenario.counts_updates:
+            what = "lost an update"
+        elif self.scenario.is_counter:
+            what = f"observed a value other than the expected {self.expected:,}" if self.expected is not None else "wrong"
+        else:
+            what = "broke the invariant"
         if wrong:
             return f"{what} in {wrong:,} of {n:,} trials ({share:.2f}%)"
         if self.expect is Expect.RACY:
             idle = no_race_possible(self.processes, self.ops)
             return f"no race seen in {n:,} trials" + (f": {idle}" if idle else "; try more --trials or --ops")
-        return f"exact in {n:,} of {n:,} trials" if self.scenario.is_counter else f"invariant held in {n:,} of {n:,} trials"
+        if self.scenario.counts_updates:
+            return f"exact in {n:,} of {n:,} trials"
+        if self.scenario.is_counter and self.expected is not None:
+            return f"observed {self.expected:,} as expected, in {n:,} of {n:,} trials"
+        return f"invariant held in {n:,} of {n:,} trials"
 
     def report(self) -> str:
         return f"{self.scenario.id} ({self.start_method}, {sizes(self.processes, self.ops)}, fast trials): {self.verdict()}"

@@ -367,8 +367,9 @@ def _judge(scenario: Scenario, start_method: str, shared: Shared, expected: Opti
     if scenario.is_counter:
         assert scenario.observe is not None and expected is not None
         observed = int(call_with(scenario.observe, shared))
-        lost = expected - observed
-        correct = lost == 0 and violation is None
+        # A value that is not a count (observes="value") is right or wrong, not short of updates.
+        lost = expected - observed if scenario.counts_updates else None
+        correct = observed == expected and violation is None
     else:
         observed = lost = None
         correct = violation is None
@@ -403,8 +404,12 @@ def run(
     progress: Optional[Progress] = None,
     stop_on_failure: bool = True,
     connect: Optional[Endpoint] = None,
+    started: Optional[Callable[[RunResult], None]] = None,
 ) -> RunResult:
-    """Run ``trials`` trials of ``scenario`` (unset options take the scenario's defaults)."""
+    """Run ``trials`` trials of ``scenario`` (unset options take the scenario's defaults).
+
+    ``started`` is handed the result before the first trial; trials are added to it as
+    they complete, so a caller interrupted by Ctrl-C still has the ones completed so far."""
     defaults = scenario.defaults
     result = RunResult(
         scenario=scenario,
@@ -414,7 +419,10 @@ def run(
     )
     check_importable_worker(scenario, result.start_method)  # before any process starts
     count = defaults.trials if trials is None else trials
+    result.requested = count
     limit = defaults.timeout if timeout is None else timeout
+    if started is not None:
+        started(result)
     began = time.monotonic()
     for number in range(count):
         trial = run_trial(scenario, result.start_method, result.processes, result.ops, limit, connect)

@@ -13,7 +13,7 @@ import platform
 import signal
 import sys
 import threading
-from typing import Any, List, NoReturn, Optional
+from typing import Any, List, NoReturn, Optional, Set
 
 from .. import __version__
 from ..catalogue import BadScenarioFile, UnknownScenario
@@ -64,6 +64,57 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_parser(subparsers)
     parser.set_defaults(command_names=list(subparsers.choices))
     return parser
+
+
+def synopsis(width: int = 90) -> str:
+    """Every command with every option it takes, from the parsers themselves: the README's
+    synopsis (tools/update_readme.py writes it there, tests/test_readme.py checks it)."""
+    parser = build_parser()
+    lines = ["racecourse --version".ljust(40) + "# the version, the interpreter and its start methods"]
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {choice.dest: choice.help or "" for choice in subparsers._choices_actions}
+    for name, command in subparsers.choices.items():
+        words = [_usage_word(group) for group in _option_groups(command)]
+        lines.append(f"# {helps[name]}")
+        line = f"racecourse {name}"
+        for word in words:
+            if len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = " " * len(f"racecourse {name}")
+            line += " " + word
+        lines.append(line)
+    lines.append("python -m racecourse ...".ljust(40) + "# the same program")
+    return "\n".join(lines)
+
+
+def _option_groups(command: argparse.ArgumentParser) -> List[List[argparse.Action]]:
+    """The parser's arguments in order, those that exclude each other together (--fast | --no-fast)."""
+    exclusive = {id(action): group._group_actions for group in command._mutually_exclusive_groups
+                 for action in group._group_actions}
+    groups: List[List[argparse.Action]] = []
+    seen: Set[int] = set()
+    for action in command._actions:
+        if isinstance(action, argparse._HelpAction) or id(action) in seen:
+            continue
+        together = exclusive.get(id(action), [action])
+        seen.update(id(a) for a in together)
+        groups.append(list(together))
+    return groups
+
+
+def _usage_word(group: List[argparse.Action]) -> str:
+    def one(action: argparse.Action) -> str:
+        if not action.option_strings:
+            return str(action.metavar or action.dest)
+        names = "|".join(action.option_strings)
+        if action.nargs == 0:
+            return names
+        value = action.metavar or ("|".join(str(c) for c in action.choices) if action.choices else action.dest.upper())
+        return f"{names} {value}"
+
+    text = " | ".join(one(action) for action in group)
+    optional = not group[0].required and (group[0].option_strings or group[0].nargs == "?")
+    return f"[{text}]" if optional else text
 
 
 class Terminated(KeyboardInterrupt):

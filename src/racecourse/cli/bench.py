@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 
 from .. import bench
 from ..report import ProgressLine
-from .options import UsageError, add_json, add_start_method
+from .options import UsageError, add_json, add_progress, add_start_method
 
 
 def add_parser(subparsers: Any) -> None:
@@ -23,6 +23,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer, shorter measurements: under a minute")
     add_start_method(parser)
+    add_progress(parser)
     parser.add_argument("--svg", metavar="FILE", help="also draw the cost table as a bar chart (log scale) in FILE")
     add_json(parser)
     parser.set_defaults(handler=bench_command)
@@ -40,7 +41,7 @@ def _check_svg_path(path: Optional[str]) -> None:
 def bench_command(args: argparse.Namespace) -> int:
     _check_svg_path(args.svg)
     methods: Optional[List[str]] = [args.start_method] if args.start_method else None
-    status = ProgressLine(delay=0.0)
+    status = ProgressLine(delay=0.0, mode=args.progress)
     try:
         result = bench.run_bench(quick=args.quick, methods=methods,
                                  progress=lambda what: status.note(f"measuring {what}"))

@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
     listing.set_defaults(handler=list_scenarios)
 
     explain = subparsers.add_parser("explain", help="the lesson of one scenario and its worker's code")
-    explain.add_argument("scenario", metavar="ID|FILE.py[:NAME]")
+    explain.add_argument("scenario", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
     explain.set_defaults(handler=explain_scenario)
 
 

@@ -37,7 +37,7 @@ from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, table, use_colour
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
-from .options import MAX_BUDGET, UsageError, add_json, add_start_method, bounded, chosen_start_methods, seconds
+from .options import MAX_BUDGET, UsageError, add_json, add_progress, add_start_method, bounded, chosen_start_methods, seconds
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16
@@ -72,6 +72,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-reduction", action="store_true",
                         help="exhaustive: run every interleaving, even those that only reorder independent operations")
     add_start_method(parser, several=True)
+    add_progress(parser)
     add_json(parser)
     parser.add_argument("--svg", metavar="FILE", help="write the first failing schedule's timeline as SVG "
                         "(one start method)")
@@ -175,7 +176,7 @@ def explore_command(args: argparse.Namespace) -> int:
 
 def _explore_one(args: argparse.Namespace, scenario: Scenario, method: Optional[str]) -> Optional[Exploration]:
     """One exploration under ``method``; None when it broke (said on stderr)."""
-    progress = ProgressLine()
+    progress = ProgressLine(mode=args.progress)
 
     def show(done: int, total: Optional[int]) -> None:
         progress.update(scenario.id, done, total or done)

@@ -98,6 +98,16 @@ def add_start_method(parser: argparse.ArgumentParser, several: bool = False) -> 
                         help="fork, spawn or forkserver (default: the interpreter's own)")
 
 
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    """--progress and --quiet: progress on stderr, which by default shows on a terminal
+    after a second and elsewhere (a pipe, a log) as a line at most every 5 s."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--progress", dest="progress", action="store_const", const="always", default="auto",
+                       help="show progress on stderr from the start, even when it is not a terminal")
+    group.add_argument("--quiet", "-q", dest="progress", action="store_const", const="never",
+                       help="no progress on stderr")
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
 

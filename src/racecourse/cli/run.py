@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 from .. import catalogue, fast_trials, remote, stress_runner
 from ..model import Scenario
-from ..report import ProgressLine, failure_details, histogram_table, run_table
+from ..report import ProgressLine, failure_details, histogram_table, run_table, start_method_causes
 from ..results import (
     EXIT_BROKEN,
     EXIT_FAILED,
@@ -25,6 +25,7 @@ from .options import (
     UsageError,
     add_authkey_file,
     add_json,
+    add_progress,
     add_sizes,
     add_start_method,
     bounded,
@@ -60,6 +61,7 @@ def add_parser(subparsers: Any) -> None:
                         help="the 'racecourse serve' server that remote-manager scenarios use "
                         "(default: each trial starts its own on 127.0.0.1)")
     add_authkey_file(parser, "file holding the authkey of the --connect server")
+    add_progress(parser)
     add_json(parser)
     parser.set_defaults(handler=run_command)
 
@@ -127,6 +129,7 @@ def _run_one(
     method: Optional[str],
     progress: ProgressLine,
     server: Optional[remote.Endpoint],
+    started: Callable[[RunResult], None],
 ) -> AnyResult:
     def show(done: int, total: int) -> None:
         progress.update(scenario.id, done, total)
@@ -156,6 +159,7 @@ def _run_one(
         timeout=args.timeout,
         progress=show,
         connect=server,
+        started=started,
     )
 
 
@@ -173,24 +177,53 @@ def run_command(args: argparse.Namespace) -> int:
         except remote.Unavailable as error:
             print(f"racecourse: {error}", file=sys.stderr)
             return EXIT_UNAVAILABLE
-    progress = ProgressLine()
+    progress = ProgressLine(mode=args.progress)
+    as_list = args.all or len(scenarios) != 1 or isinstance(args.start_method, list)
     results: List[AnyResult] = []
+    running: List[RunResult] = []  # the stress run under way, with the trials it has completed
+
+    def started(result: RunResult) -> None:
+        running[:] = [result]
+
     try:
         for scenario in scenarios:
             for method in chosen_start_methods(args.start_method):
-                results.append(_run_one(args, scenario, method, progress, server))
+                results.append(_run_one(args, scenario, method, progress, server, started))
+                running.clear()
+    except KeyboardInterrupt:
+        # Every process the run started is stopped by now; show what was finished, and the
+        # trials completed so far of the one under way, before main() reports the interrupt.
+        progress.clear()
+        for result in running:
+            if result.trials:
+                result.interrupted = True
+                results.append(result)
+        _print_results(args, results, as_list)
+        raise
     finally:
         progress.clear()
-    if args.json:
-        several = args.all or isinstance(args.start_method, list) or len(results) != 1
-        payload: Any = [r.to_json() for r in results] if several else results[0].to_json()
-        print(json.dumps(payload, indent=2))
-    else:
-        _print_tables(results)
-        details = failure_details(results)
-        if details:
-            print("\n".join(details), file=sys.stderr)
+    _print_results(args, results, as_list)
     return combined_status(results)
+
+
+def _print_results(args: argparse.Namespace, results: List[AnyResult], as_list: bool) -> None:
+    """The table (or JSON) of ``results``; ``as_list``: several scenarios were asked for, so
+    JSON is a list even when fewer have results (an interrupted run)."""
+    if args.json:
+        if results or as_list:
+            payload: Any = [r.to_json() for r in results] if as_list else results[0].to_json()
+            print(json.dumps(payload, indent=2), flush=True)
+        return
+    if not results:
+        return
+    _print_tables(results)
+    causes = start_method_causes(results)
+    if causes:
+        print("\n".join(causes))
+    details = failure_details(results)
+    if details:
+        print("\n".join(details), file=sys.stderr)
+    sys.stdout.flush()
 
 
 def _print_tables(results: List[AnyResult]) -> None:

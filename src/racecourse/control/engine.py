@@ -429,7 +429,7 @@ class Controller:
         depth: Dict[str, int] = {}
         labels: Dict[str, str] = {}
         last_read: Dict[Tuple[int, str], int] = {}
-        last_write: Dict[str, Tuple[int, int]] = {}
+        last_write: Dict[str, Tuple[int, int, Any]] = {}
         for conn in self.conns:
             conn.send_bytes(RUN)
         for index in range(self.processes):
@@ -473,9 +473,12 @@ class Controller:
                 if kind == WRITE:
                     read_at = last_read.get((process, key))
                     written = last_write.get(key)
-                    if read_at is not None and written is not None and written[0] > read_at and written[1] != process:
+                    if (read_at is not None and written is not None and written[0] > read_at and written[1] != process
+                            and (self.scenario.counts_updates or step.value != written[2])):
+                        # Storing the value already there changes nothing, unless it is a
+                        # count: then this write's own update, made from a stale read, is lost.
                         step.lost = f"overwrites the update process {written[1]} wrote at step {written[0] + 1}"
-                last_write[key] = (number, process)
+                last_write[key] = (number, process, step.value)
             elif kind == ACQUIRE or (kind == TRY_ACQUIRE and message[1]):
                 holder[key] = process
                 depth[key] = depth.get(key, 0) + 1
@@ -527,12 +530,16 @@ class Controller:
         observe = self.scenario.observe
         if observe is not None:
             try:
-                return f"count={call_with(observe, self.peek)}"
+                return f"{self._observed_name}={call_with(observe, self.peek)}"
             except Exception as error:
-                return f"count unreadable ({type(error).__name__})"
+                return f"{self._observed_name} unreadable ({type(error).__name__})"
         if step is not None and step.kind in (READ, WRITE):
             return f"{step.label}={step.value!r}"
         return ""
+
+    @property
+    def _observed_name(self) -> str:
+        return "count" if self.scenario.counts_updates else "value"
 
     def _judge(self, execution: Execution) -> None:
         scenario = self.scenario
@@ -553,10 +560,15 @@ class Controller:
             execution.expected = self.expected
             execution.observed = int(call_with(scenario.observe, self.peek))
             lost = execution.lost or 0
-            # A count above the expected one (money created by a lost debit) is no "-60 lost".
-            shortfall = (f" (expected {execution.expected}, {lost} lost)" if lost > 0
-                         else f" (expected {execution.expected}, {-lost} too many)" if lost else "")
-            parts.append(f"count={execution.observed}{shortfall}")
+            # A count above the expected one (money created by a lost debit) is no "-60 lost";
+            # a value that is not a count is only right or wrong.
+            if not scenario.counts_updates:
+                shortfall = f" (expected {execution.expected})" if lost else ""
+            elif lost > 0:
+                shortfall = f" (expected {execution.expected}, {lost} lost)"
+            else:
+                shortfall = f" (expected {execution.expected}, {-lost} too many)" if lost else ""
+            parts.append(f"{self._observed_name}={execution.observed}{shortfall}")
         if execution.violation is not None:
             parts.append(execution.violation)
         elif scenario.observe is None:
