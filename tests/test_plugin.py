@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import re
 import subprocess
 import textwrap
@@ -315,6 +316,10 @@ FORK_ONLY_CODE = textwrap.dedent('''
 FORK_ONLY_CONFTEST = "import multiprocessing\nmultiprocessing.set_start_method('fork', force=True)\n"
 THREE_METHODS = "--start-methods=fork,spawn,forkserver"
 CAUSE = "TypeError: unsupported operand type(s) for *: 'int' and 'NoneType'"
+# Debian's PyPy 3.9 (7.3.11): ProcessPoolExecutor.submit calls a method its own
+# concurrent.futures renamed, so the executor fails under spawn and forkserver before any
+# child runs: still a failure there and a pass under fork, but for PyPy's own reason.
+PYPY_EXECUTOR_BUG = "object has no attribute '_adjust_process_count'"
 FORK_ONLY_TESTS = ["pool", "process", "executor", "manager"]
 needs_three_methods = pytest.mark.skipif(set(available_start_methods()) != {"fork", "spawn", "forkserver"},
                                          reason="fork, spawn and forkserver are all needed")
@@ -344,6 +349,8 @@ def assert_fork_only_failures(result, names):
     expected_failures = {f"{name}[{method}]" for name in names for method in ("spawn", "forkserver")}
     assert expected_failures <= set(failures), sorted(failures)
     for test_id in expected_failures:
+        if "executor" in test_id and platform.python_implementation() == "PyPy" and PYPY_EXECUTOR_BUG in failures[test_id]:
+            continue
         assert CAUSE in failures[test_id], failures[test_id]
     assert not any("[fork]" in test_id for test_id in failures), sorted(failures)
     return outcomes, failures
