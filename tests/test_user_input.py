@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import pytest
 
@@ -77,6 +79,10 @@ def test_a_file_named_without_py_is_suggested(target, hint, tmp_path, monkeypatc
     (tmp_path / "my_counter.py").write_text(COUNTER_FILE)
     (tmp_path / "notes.txt").write_text(COUNTER_FILE)
     monkeypatch.chdir(tmp_path)
+    # Another test in this process may have loaded a my_counter.py of its own (a loaded
+    # scenario file stays importable by its name, as spawn children need): not this one.
+    monkeypatch.delitem(sys.modules, "my_counter", raising=False)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if not os.path.isfile(os.path.join(p or ".", "my_counter.py"))])
     status, out, err = run_cli(capsys, "run", target)
     assert status == 2 and out == ""
     assert hint in err and len(err.splitlines()) == 1
