@@ -209,9 +209,10 @@ if [ ${#need[@]} -gt 0 ]; then
     if ! command -v patchelf >/dev/null; then
         if [ "$(id -u)" -eq 0 ]; then
             say "installing patchelf from the system's own suite"
-            { apt-get update -qq >&2 &&
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends patchelf >/dev/null; } ||
-                blocked="installing patchelf failed (above)"
+            # apt's output (debconf's chatter among it) only when it fails.
+            out=$({ apt-get update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends patchelf; } 2>&1) ||
+                { echo "$out" >&2; blocked="installing patchelf failed (above)"; }
         else
             blocked="patchelf is missing: apt-get install patchelf (as root)"
         fi
