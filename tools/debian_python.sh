@@ -26,7 +26,9 @@ set -euo pipefail
 mirror=${RACECOURSE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=unstable
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-cache=${RACECOURSE_PYTHON_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/racecourse}
+# Without HOME, the home directory in passwd, as Python's expanduser (toxfile.py) does.
+home=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+cache=${RACECOURSE_PYTHON_CACHE:-${XDG_CACHE_HOME:-$home/.cache}/racecourse}
 marker=.racecourse-debian-python   # written last: a prefix without it is half-built
 
 say() { echo "debian_python: $*" >&2; }
