@@ -16,6 +16,7 @@ parent reports who holds and who waits for what, then unwinds the workers (an
 from __future__ import annotations
 
 import ctypes
+import os
 import select
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -23,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent, starting_children
 from ..errors import RacecourseError
-from ..model import Expect, Scenario, Shared, call_with, check_importable_worker
+from ..model import Expect, Scenario, Shared, bound_call, call_with, check_importable_worker
 from ..sharing import Share, startup_allowance, stop_processes
 from .instrument import (
     ABORT,
@@ -46,6 +47,8 @@ from .instrument import (
     instrument,
     instrument_module_locks,
     module_locks,
+    read_command,
+    read_message,
 )
 from .schedule import format_schedule
 
@@ -67,30 +70,32 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
     """One controlled worker: wraps its shared objects once, then runs the worker each time
     the parent says so, until told to quit (module-level so that spawn can import it)."""
     leave_signals_to_parent()
-    channel = Channel(conn)
+    channel = Channel(conn.fileno())  # conn stays referenced here: it owns the descriptor
     try:
         worker = worker_in_child(target)
         locks: Dict[str, ControlledLock] = {}
         arguments = {name: instrument(value, name, channel, locks) for name, value in shared.items()}
         instrument_module_locks(worker.__globals__, parent_locks, channel, locks)
         arguments.update(ops=ops, index=index, processes=processes)
+        run_worker = bound_call(worker, arguments)  # the signature is read once, not per schedule
         activate(channel)
-        conn.send(("ready", None))
+        channel.send(("ready", None))
     except BaseException as error:
-        conn.send(("error", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
+        channel.send(("error", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
         return
-    while conn.recv_bytes() == RUN:
+    while read_command(channel.fd) == RUN:
         channel.prev = None
         channel.aborting = False
         try:
-            call_with(worker, arguments)
+            run_worker()
         except Aborted:
-            conn.send(("aborted", None))
+            channel.send(("aborted", None))
             continue
         except BaseException as error:  # the worker raised: report it, stay ready for the next schedule
-            conn.send(("error", channel.prev, f"{type(error).__name__}: {error}", traceback.format_exc()))
+            channel.send(("error", channel.prev, f"{type(error).__name__}: {error}", traceback.format_exc()))
             continue
-        conn.send(("done", channel.prev))
+        channel.send(("done", channel.prev))
+    conn.close()
 
 
 # -- resetting the shared state between schedules ------------------------------------------
@@ -313,6 +318,9 @@ class Controller:
         self._pollers: Optional[List[Any]] = [] if hasattr(select, "poll") else None
         self.expected = scenario.expected(processes, ops) if scenario.is_counter else None
         self.executions = 0
+        # observe(peek) and check(peek) with their arguments bound on first use: they run
+        # once per schedule, and reading a signature costs more than a short schedule's step.
+        self._bound: Dict[str, Callable[[], Any]] = {}
         try:
             self.shared = call_with(scenario.build, {"share": self.share, "processes": processes, "ops": ops})
             kinds = {name: classify(value, name) for name, value in self.shared.items()}
@@ -371,7 +379,7 @@ class Controller:
                     f"worker {index} did not reach its next visible operation within {limit:g} s "
                     "(is it waiting for something racecourse does not see?)"
                 )
-            message: Tuple[Any, ...] = conn.recv()
+            message = read_message(conn.fileno())
         except (EOFError, OSError):
             process = self.workers[index]
             process.join(1.0)
@@ -391,8 +399,7 @@ class Controller:
         for conn in self.conns:
             try:
                 # Twice: a worker stopped mid-schedule takes the first as "abort", then quits.
-                conn.send_bytes(QUIT)
-                conn.send_bytes(QUIT)
+                os.write(conn.fileno(), QUIT + QUIT)
             except OSError:
                 pass
         for process in self.workers:
@@ -431,7 +438,7 @@ class Controller:
         last_read: Dict[Tuple[int, str], int] = {}
         last_write: Dict[str, Tuple[int, int]] = {}
         for conn in self.conns:
-            conn.send_bytes(RUN)
+            os.write(conn.fileno(), RUN)
         for index in range(self.processes):
             self._settle(index, self._receive(index), pending, execution)
 
@@ -462,7 +469,7 @@ class Controller:
                 self._abort(pending)
                 raise
             op = pending.pop(process)
-            self.conns[process].send_bytes(GO)
+            os.write(self.conns[process].fileno(), GO)
             message = self._receive(process)
             kind, key, label, _needs, _reentrant = op
             step = Step(process, kind, key, label, message[1])
@@ -512,7 +519,7 @@ class Controller:
     def _abort(self, pending: Dict[int, Op]) -> None:
         """Unwind every worker still waiting at a visible operation."""
         for process in pending:
-            self.conns[process].send_bytes(ABORT)
+            os.write(self.conns[process].fileno(), ABORT)
         for process in list(pending):
             message = self._receive(process)
             while message[0] == "op":  # cannot happen: an aborting worker never asks again
@@ -527,12 +534,18 @@ class Controller:
         observe = self.scenario.observe
         if observe is not None:
             try:
-                return f"count={call_with(observe, self.peek)}"
+                return f"count={self._call_on_peek('observe', observe)}"
             except Exception as error:
                 return f"count unreadable ({type(error).__name__})"
         if step is not None and step.kind in (READ, WRITE):
             return f"{step.label}={step.value!r}"
         return ""
+
+    def _call_on_peek(self, name: str, function: Callable[..., Any]) -> Any:
+        bound = self._bound.get(name)
+        if bound is None:
+            bound = self._bound[name] = bound_call(function, self.peek)
+        return bound()
 
     def _judge(self, execution: Execution) -> None:
         scenario = self.scenario
@@ -548,10 +561,10 @@ class Controller:
             return
         parts = []
         if scenario.check is not None:
-            execution.violation = call_with(scenario.check, self.peek)
+            execution.violation = self._call_on_peek("check", scenario.check)
         if scenario.observe is not None:
             execution.expected = self.expected
-            execution.observed = int(call_with(scenario.observe, self.peek))
+            execution.observed = int(self._call_on_peek("observe", scenario.observe))
             lost = execution.lost or 0
             # A count above the expected one (money created by a lost debit) is no "-60 lost".
             shortfall = (f" (expected {execution.expected}, {lost} lost)" if lost > 0
