@@ -65,12 +65,13 @@ class Abandon(Exception):
 # -- the worker process -----------------------------------------------------------------
 
 
-def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: int, conn: Any,
+def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: int, pipes: Tuple[Any, Any],
                 parent_locks: Dict[str, str]) -> None:
     """One controlled worker: wraps its shared objects once, then runs the worker each time
     the parent says so, until told to quit (module-level so that spawn can import it)."""
     leave_signals_to_parent()
-    channel = Channel(conn.fileno())  # conn stays referenced here: it owns the descriptor
+    commands, messages = pipes  # referenced until the end: these Connections own the descriptors
+    channel = Channel(commands.fileno(), messages.fileno())
     try:
         worker = worker_in_child(target)
         locks: Dict[str, ControlledLock] = {}
@@ -83,7 +84,7 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
     except BaseException as error:
         channel.send(("error", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
         return
-    while read_command(channel.fd) == RUN:
+    while read_command(channel.commands) == RUN:
         channel.prev = None
         channel.aborting = False
         try:
@@ -95,7 +96,8 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
             channel.send(("error", channel.prev, f"{type(error).__name__}: {error}", traceback.format_exc()))
             continue
         channel.send(("done", channel.prev))
-    conn.close()
+    commands.close()
+    messages.close()
 
 
 # -- resetting the shared state between schedules ------------------------------------------
@@ -314,7 +316,11 @@ class Controller:
         self.start_method = self.share.start_method
         check_importable_worker(scenario, self.start_method)  # before build() makes anything
         self.workers: List[Any] = []
+        # Per worker, two one-way pipes (os.pipe: cheaper per message than a duplex Pipe's
+        # socket pair): messages from it (self.conns) and commands to it (self.commands).
         self.conns: List[Any] = []
+        self.commands: List[Any] = []
+        self._command_fds: List[int] = []
         self._pollers: Optional[List[Any]] = [] if hasattr(select, "poll") else None
         self.expected = scenario.expected(processes, ops) if scenario.is_counter else None
         self.executions = 0
@@ -346,14 +352,18 @@ class Controller:
     def _start(self, parent_locks: Dict[str, str]) -> None:
         ctx: Any = self.share.context
         for index in range(self.processes):
-            mine, theirs = ctx.Pipe(duplex=True)
+            mine, theirs = ctx.Pipe(duplex=False)
+            their_commands, my_commands = ctx.Pipe(duplex=False)
             process = ctx.Process(
                 target=_child_main,
-                args=(self.scenario.child_target, self.shared, index, self.processes, self.ops, theirs, parent_locks),
+                args=(self.scenario.child_target, self.shared, index, self.processes, self.ops,
+                      (their_commands, theirs), parent_locks),
                 name=f"racecourse-control-{self.scenario.id}-{index}",
                 daemon=True,
             )
             self.conns.append(mine)
+            self.commands.append(my_commands)
+            self._command_fds.append(my_commands.fileno())
             if self._pollers is not None:
                 poller = select.poll()
                 poller.register(mine.fileno(), select.POLLIN)
@@ -363,6 +373,7 @@ class Controller:
                     process.start()
             finally:
                 theirs.close()  # only the child holds its end: its death reads as end-of-file here
+                their_commands.close()
             self.workers.append(process)
         for index in range(self.processes):
             # Starting is slower than stepping (spawn imports everything afresh): wait longer.
@@ -396,20 +407,20 @@ class Controller:
 
     def close(self) -> None:
         """Stop every worker and tear down the shared state; safe to call twice."""
-        for conn in self.conns:
+        for commands in self.commands:
             try:
                 # Twice: a worker stopped mid-schedule takes the first as "abort", then quits.
-                os.write(conn.fileno(), QUIT + QUIT)
+                os.write(commands.fileno(), QUIT + QUIT)
             except OSError:
                 pass
         for process in self.workers:
             process.join(1.0)
         stop_processes(self.workers)
-        for conn in self.conns:
+        for conn in self.conns + self.commands:
             conn.close()
         for process in self.workers:
             process.close()
-        self.workers, self.conns = [], []
+        self.workers, self.conns, self.commands, self._command_fds = [], [], [], []
         self.share.close()
 
     def __enter__(self) -> "Controller":
@@ -437,8 +448,8 @@ class Controller:
         labels: Dict[str, str] = {}
         last_read: Dict[Tuple[int, str], int] = {}
         last_write: Dict[str, Tuple[int, int]] = {}
-        for conn in self.conns:
-            os.write(conn.fileno(), RUN)
+        for fd in self._command_fds:
+            os.write(fd, RUN)
         for index in range(self.processes):
             self._settle(index, self._receive(index), pending, execution)
 
@@ -469,7 +480,7 @@ class Controller:
                 self._abort(pending)
                 raise
             op = pending.pop(process)
-            os.write(self.conns[process].fileno(), GO)
+            os.write(self._command_fds[process], GO)
             message = self._receive(process)
             kind, key, label, _needs, _reentrant = op
             step = Step(process, kind, key, label, message[1])
@@ -519,7 +530,7 @@ class Controller:
     def _abort(self, pending: Dict[int, Op]) -> None:
         """Unwind every worker still waiting at a visible operation."""
         for process in pending:
-            os.write(self.conns[process].fileno(), ABORT)
+            os.write(self._command_fds[process], ABORT)
         for process in list(pending):
             message = self._receive(process)
             while message[0] == "op":  # cannot happen: an aborting worker never asks again

@@ -103,24 +103,25 @@ def read_command(fd: int) -> bytes:
 class Channel:
     """The worker's end of the conversation with the controller."""
 
-    __slots__ = ("fd", "prev", "aborting")
+    __slots__ = ("commands", "messages", "prev", "aborting")
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, commands: int, messages: int) -> None:
+        self.commands = commands  # the descriptors of the two one-way pipes
+        self.messages = messages
         self.prev: Any = None  # the value of the last operation, sent with the next message
         self.aborting = False
 
     def send(self, message: Tuple[Any, ...]) -> None:
-        write_message(self.fd, message)
+        write_message(self.messages, message)
 
     def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> None:
         if self.aborting:  # unwinding an abandoned schedule: release what is held, take nothing
             if kind in (ACQUIRE, TRY_ACQUIRE, CHECKPOINT):
                 raise Aborted()
             return
-        write_message(self.fd, ("op", self.prev, kind, key, label, needs, reentrant))
+        write_message(self.messages, ("op", self.prev, kind, key, label, needs, reentrant))
         self.prev = None
-        if read_command(self.fd) != GO:
+        if read_command(self.commands) != GO:
             self.aborting = True
             raise Aborted()
 
