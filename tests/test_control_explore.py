@@ -234,6 +234,33 @@ def test_module_lock_is_clean_under_fork_only(method):
         assert "own copy" in result.first_failure.timeline()
 
 
+_PRELOADED_FORKSERVER = """
+import json
+from multiprocessing import forkserver
+from racecourse import catalogue
+from racecourse.control import explore
+result = explore(catalogue.resolve_one("module-lock"), processes=2, ops=1, start_method="forkserver")
+print(json.dumps({"preload": forkserver._forkserver._preload_modules, "failing": result.failing,
+                  "complete": result.complete, "errors": result.errors}))
+"""
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="no forkserver here")
+def test_forkserver_preloads_racecourse_but_module_lock_still_races():
+    # A fresh interpreter: its forkserver starts here, with racecourse's modules preloaded.
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _PRELOADED_FORKSERVER], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert "racecourse.control.engine" in report["preload"] and "__main__" in report["preload"]
+    assert not any("scenarios" in name for name in report["preload"])  # a scenario's module is imported per child
+    assert report["complete"] and report["errors"] == 0
+    assert report["failing"] > 0  # each child still locks a module-level lock of its own
+
+
 # -- replay ------------------------------------------------------------------------------------
 
 

@@ -69,6 +69,29 @@ def uses_remote_manager(build: Callable[..., Any]) -> bool:
     return code is not None and names(code, getattr(build, "__globals__", {}), 0)
 
 
+# racecourse's own modules that a worker's child imports: loaded once in the forkserver,
+# every forkserver child starts with them (as fork's children do) instead of importing
+# them itself. Never a scenario's module: a module-level Lock must stay one per child
+# under forkserver (module-lock teaches exactly that).
+_FORKSERVER_PRELOAD = ["racecourse.stress_runner", "racecourse.control.engine"]
+
+
+def preload_in_forkserver() -> None:
+    """Add racecourse's modules to what the forkserver preloads, if it has not started yet
+    (the caller's own preload list is kept; a running server is left as it is)."""
+    try:
+        from multiprocessing import forkserver
+    except ImportError:  # no forkserver on this platform
+        return
+    server: Any = getattr(forkserver, "_forkserver", None)
+    if server is None or getattr(server, "_forkserver_pid", None) is not None:
+        return
+    modules = list(getattr(server, "_preload_modules", ["__main__"]))
+    missing = [name for name in _FORKSERVER_PRELOAD if name not in modules]
+    if missing:
+        forkserver.set_forkserver_preload(modules + missing)
+
+
 class Share:
     """Makes shared objects for one run and cleans all of them up afterwards."""
 
@@ -76,6 +99,8 @@ class Share:
         self.start_method = start_method or default_start_method()
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
         self.context: Any = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            preload_in_forkserver()
         # A server elsewhere that remote_manager() connects to instead of starting one.
         self.connect = connect
         self._manager: Optional[multiprocessing.managers.SyncManager] = None

@@ -16,6 +16,7 @@ parent reports who holds and who waits for what, then unwinds the workers (an
 from __future__ import annotations
 
 import ctypes
+import os
 import select
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -23,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent, starting_children
 from ..errors import RacecourseError
-from ..model import Expect, Scenario, Shared, call_with, check_importable_worker
+from ..model import Expect, Scenario, Shared, bound_call, call_with, check_importable_worker
 from ..sharing import Share, startup_allowance, stop_processes
 from .instrument import (
     ABORT,
@@ -46,6 +47,8 @@ from .instrument import (
     instrument,
     instrument_module_locks,
     module_locks,
+    read_command,
+    read_message,
 )
 from .schedule import format_schedule
 
@@ -62,35 +65,39 @@ class Abandon(Exception):
 # -- the worker process -----------------------------------------------------------------
 
 
-def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: int, conn: Any,
+def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: int, pipes: Tuple[Any, Any],
                 parent_locks: Dict[str, str]) -> None:
     """One controlled worker: wraps its shared objects once, then runs the worker each time
     the parent says so, until told to quit (module-level so that spawn can import it)."""
     leave_signals_to_parent()
-    channel = Channel(conn)
+    commands, messages = pipes  # referenced until the end: these Connections own the descriptors
+    channel = Channel(commands.fileno(), messages.fileno())
     try:
         worker = worker_in_child(target)
         locks: Dict[str, ControlledLock] = {}
         arguments = {name: instrument(value, name, channel, locks) for name, value in shared.items()}
         instrument_module_locks(worker.__globals__, parent_locks, channel, locks)
         arguments.update(ops=ops, index=index, processes=processes)
+        run_worker = bound_call(worker, arguments)  # the signature is read once, not per schedule
         activate(channel)
-        conn.send(("ready", None))
+        channel.send(("ready", None))
     except BaseException as error:
-        conn.send(("error", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
+        channel.send(("error", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
         return
-    while conn.recv_bytes() == RUN:
+    while read_command(channel.commands) == RUN:
         channel.prev = None
         channel.aborting = False
         try:
-            call_with(worker, arguments)
+            run_worker()
         except Aborted:
-            conn.send(("aborted", None))
+            channel.send(("aborted", None))
             continue
         except BaseException as error:  # the worker raised: report it, stay ready for the next schedule
-            conn.send(("error", channel.prev, f"{type(error).__name__}: {error}", traceback.format_exc()))
+            channel.send(("error", channel.prev, f"{type(error).__name__}: {error}", traceback.format_exc()))
             continue
-        conn.send(("done", channel.prev))
+        channel.send(("done", channel.prev))
+    commands.close()
+    messages.close()
 
 
 # -- resetting the shared state between schedules ------------------------------------------
@@ -309,10 +316,17 @@ class Controller:
         self.start_method = self.share.start_method
         check_importable_worker(scenario, self.start_method)  # before build() makes anything
         self.workers: List[Any] = []
+        # Per worker, two one-way pipes (os.pipe: cheaper per message than a duplex Pipe's
+        # socket pair): messages from it (self.conns) and commands to it (self.commands).
         self.conns: List[Any] = []
+        self.commands: List[Any] = []
+        self._command_fds: List[int] = []
         self._pollers: Optional[List[Any]] = [] if hasattr(select, "poll") else None
         self.expected = scenario.expected(processes, ops) if scenario.is_counter else None
         self.executions = 0
+        # observe(peek) and check(peek) with their arguments bound on first use: they run
+        # once per schedule, and reading a signature costs more than a short schedule's step.
+        self._bound: Dict[str, Callable[[], Any]] = {}
         try:
             self.shared = call_with(scenario.build, {"share": self.share, "processes": processes, "ops": ops})
             kinds = {name: classify(value, name) for name, value in self.shared.items()}
@@ -338,14 +352,18 @@ class Controller:
     def _start(self, parent_locks: Dict[str, str]) -> None:
         ctx: Any = self.share.context
         for index in range(self.processes):
-            mine, theirs = ctx.Pipe(duplex=True)
+            mine, theirs = ctx.Pipe(duplex=False)
+            their_commands, my_commands = ctx.Pipe(duplex=False)
             process = ctx.Process(
                 target=_child_main,
-                args=(self.scenario.child_target, self.shared, index, self.processes, self.ops, theirs, parent_locks),
+                args=(self.scenario.child_target, self.shared, index, self.processes, self.ops,
+                      (their_commands, theirs), parent_locks),
                 name=f"racecourse-control-{self.scenario.id}-{index}",
                 daemon=True,
             )
             self.conns.append(mine)
+            self.commands.append(my_commands)
+            self._command_fds.append(my_commands.fileno())
             if self._pollers is not None:
                 poller = select.poll()
                 poller.register(mine.fileno(), select.POLLIN)
@@ -355,6 +373,7 @@ class Controller:
                     process.start()
             finally:
                 theirs.close()  # only the child holds its end: its death reads as end-of-file here
+                their_commands.close()
             self.workers.append(process)
         for index in range(self.processes):
             # Starting is slower than stepping (spawn imports everything afresh): wait longer.
@@ -371,7 +390,7 @@ class Controller:
                     f"worker {index} did not reach its next visible operation within {limit:g} s "
                     "(is it waiting for something racecourse does not see?)"
                 )
-            message: Tuple[Any, ...] = conn.recv()
+            message = read_message(conn.fileno())
         except (EOFError, OSError):
             process = self.workers[index]
             process.join(1.0)
@@ -388,21 +407,20 @@ class Controller:
 
     def close(self) -> None:
         """Stop every worker and tear down the shared state; safe to call twice."""
-        for conn in self.conns:
+        for commands in self.commands:
             try:
                 # Twice: a worker stopped mid-schedule takes the first as "abort", then quits.
-                conn.send_bytes(QUIT)
-                conn.send_bytes(QUIT)
+                os.write(commands.fileno(), QUIT + QUIT)
             except OSError:
                 pass
         for process in self.workers:
             process.join(1.0)
         stop_processes(self.workers)
-        for conn in self.conns:
+        for conn in self.conns + self.commands:
             conn.close()
         for process in self.workers:
             process.close()
-        self.workers, self.conns = [], []
+        self.workers, self.conns, self.commands, self._command_fds = [], [], [], []
         self.share.close()
 
     def __enter__(self) -> "Controller":
@@ -430,8 +448,8 @@ class Controller:
         labels: Dict[str, str] = {}
         last_read: Dict[Tuple[int, str], int] = {}
         last_write: Dict[str, Tuple[int, int, Any]] = {}
-        for conn in self.conns:
-            conn.send_bytes(RUN)
+        for fd in self._command_fds:
+            os.write(fd, RUN)
         for index in range(self.processes):
             self._settle(index, self._receive(index), pending, execution)
 
@@ -462,7 +480,7 @@ class Controller:
                 self._abort(pending)
                 raise
             op = pending.pop(process)
-            self.conns[process].send_bytes(GO)
+            os.write(self._command_fds[process], GO)
             message = self._receive(process)
             kind, key, label, _needs, _reentrant = op
             step = Step(process, kind, key, label, message[1])
@@ -515,7 +533,7 @@ class Controller:
     def _abort(self, pending: Dict[int, Op]) -> None:
         """Unwind every worker still waiting at a visible operation."""
         for process in pending:
-            self.conns[process].send_bytes(ABORT)
+            os.write(self._command_fds[process], ABORT)
         for process in list(pending):
             message = self._receive(process)
             while message[0] == "op":  # cannot happen: an aborting worker never asks again
@@ -530,7 +548,7 @@ class Controller:
         observe = self.scenario.observe
         if observe is not None:
             try:
-                return f"{self._observed_name}={call_with(observe, self.peek)}"
+                return f"{self._observed_name}={self._call_on_peek('observe', observe)}"
             except Exception as error:
                 return f"{self._observed_name} unreadable ({type(error).__name__})"
         if step is not None and step.kind in (READ, WRITE):
@@ -540,6 +558,12 @@ class Controller:
     @property
     def _observed_name(self) -> str:
         return "count" if self.scenario.counts_updates else "value"
+
+    def _call_on_peek(self, name: str, function: Callable[..., Any]) -> Any:
+        bound = self._bound.get(name)
+        if bound is None:
+            bound = self._bound[name] = bound_call(function, self.peek)
+        return bound()
 
     def _judge(self, execution: Execution) -> None:
         scenario = self.scenario
@@ -555,10 +579,10 @@ class Controller:
             return
         parts = []
         if scenario.check is not None:
-            execution.violation = call_with(scenario.check, self.peek)
+            execution.violation = self._call_on_peek("check", scenario.check)
         if scenario.observe is not None:
             execution.expected = self.expected
-            execution.observed = int(call_with(scenario.observe, self.peek))
+            execution.observed = int(self._call_on_peek("observe", scenario.observe))
             lost = execution.lost or 0
             # A count above the expected one (money created by a lost debit) is no "-60 lost";
             # a value that is not a count is only right or wrong.

@@ -19,6 +19,8 @@ import multiprocessing.managers as _managers
 import multiprocessing.sharedctypes as sharedctypes
 import multiprocessing.synchronize as synchronize
 import os
+import pickle
+import struct
 from multiprocessing import shared_memory
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
@@ -54,24 +56,72 @@ class Aborted(BaseException):
     worker's ``except Exception`` does not swallow it."""
 
 
+# Messages on a controlled worker's pipe, without ``Connection``'s framing: it reads a
+# header and then a body (two system calls, and a third to poll), and a step is a round
+# trip, so each system call saved is a share of every schedule (benchmarks/round_trip.py).
+# Parent to worker: one command byte. Worker to parent: a 4-byte length and a pickle, in
+# one write (a step's message fits a pipe's atomic write, so one read takes it whole).
+_LENGTH = struct.Struct("!I")
+
+
+def write_message(fd: int, message: Tuple[Any, ...]) -> None:
+    data = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_message(fd: int) -> Tuple[Any, ...]:
+    """The next message on ``fd`` (raises EOFError when the writer is gone)."""
+    data = os.read(fd, 65536)
+    if len(data) < _LENGTH.size:
+        data += _read_exactly(fd, _LENGTH.size - len(data))
+    (length,) = _LENGTH.unpack_from(data)
+    missing = _LENGTH.size + length - len(data)
+    if missing > 0:
+        data += _read_exactly(fd, missing)
+    message: Tuple[Any, ...] = pickle.loads(memoryview(data)[_LENGTH.size:])
+    return message
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks = []
+    while size > 0:
+        chunk = os.read(fd, size)
+        if not chunk:
+            raise EOFError("the other end closed the pipe")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_command(fd: int) -> bytes:
+    """The parent's next one-byte command; QUIT if the parent is gone."""
+    return os.read(fd, 1) or QUIT
+
+
 class Channel:
     """The worker's end of the conversation with the controller."""
 
-    __slots__ = ("conn", "prev", "aborting")
+    __slots__ = ("commands", "messages", "prev", "aborting")
 
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
+    def __init__(self, commands: int, messages: int) -> None:
+        self.commands = commands  # the descriptors of the two one-way pipes
+        self.messages = messages
         self.prev: Any = None  # the value of the last operation, sent with the next message
         self.aborting = False
+
+    def send(self, message: Tuple[Any, ...]) -> None:
+        write_message(self.messages, message)
 
     def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> None:
         if self.aborting:  # unwinding an abandoned schedule: release what is held, take nothing
             if kind in (ACQUIRE, TRY_ACQUIRE, CHECKPOINT):
                 raise Aborted()
             return
-        self.conn.send(("op", self.prev, kind, key, label, needs, reentrant))
+        write_message(self.messages, ("op", self.prev, kind, key, label, needs, reentrant))
         self.prev = None
-        if self.conn.recv_bytes() != GO:
+        if read_command(self.commands) != GO:
             self.aborting = True
             raise Aborted()
 
