@@ -24,9 +24,11 @@
   with the start methods they name; the packaging, the README, the catalogue's
   declarations). The tox matrix runs each interpreter under three start methods, so such
   a test would run three times over to prove the same thing: a session with
-  RACECOURSE_START_METHOD set runs it only when that method is spawn (every platform has
-  it), and deselects it otherwise, visibly ("N deselected"). A session without the
-  variable, as a developer runs it, runs everything.
+  RACECOURSE_START_METHOD set runs it only under the marker's ``run_under`` method
+  (spawn unless it says forkserver, which the plugin's and the hang guard's sessions do,
+  to share the load between two environments; spawn where the platform lacks it), and
+  deselects it otherwise, visibly ("N deselected"). A session without the variable, as a
+  developer runs it, runs everything.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import os
 import re
 import threading
 import warnings
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import pytest
 
@@ -58,15 +60,26 @@ def _distributed(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput") or (config.getoption("numprocesses", None) or 0) > 0
 
 
-# The one start method whose matrix environment runs the start-method-independent tests.
+# The start method whose matrix environment runs a start-method-independent test, unless
+# its marker names another (run_under=...).
 INDEPENDENT_TESTS_RUN_UNDER = "spawn"
+
+
+def _runs_under(item: pytest.Item) -> Optional[str]:
+    """The one start method whose session runs this test, or None: every session does."""
+    marker = item.get_closest_marker("start_method_independent")
+    if marker is None:
+        return None
+    wanted = marker.kwargs.get("run_under", INDEPENDENT_TESTS_RUN_UNDER)
+    return wanted if wanted in multiprocessing.get_all_start_methods() else INDEPENDENT_TESTS_RUN_UNDER
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", OWN_WARNINGS_ARE_ERRORS)
-    config.addinivalue_line("markers", "start_method_independent: the test's result does not depend on the "
+    config.addinivalue_line("markers", "start_method_independent(run_under='spawn'): the test's result does not "
+                            "depend on the "
                             f"session's start method; a session with {START_METHOD_VARIABLE} set runs it only "
-                            f"under {INDEPENDENT_TESTS_RUN_UNDER}")
+                            "under run_under")
     # The session's start method is every process's default too (xdist workers included),
     # so a test that runs `racecourse run raw-value` without -m stays within it: a spawn
     # session must not fork behind its back from a worker with execnet's thread.
@@ -84,12 +97,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     chosen = os.environ.get(START_METHOD_VARIABLE)
-    if not chosen or chosen == INDEPENDENT_TESTS_RUN_UNDER:
+    if not chosen:
         return
-    elsewhere = [item for item in items if item.get_closest_marker("start_method_independent")]
+    elsewhere = [item for item in items if _runs_under(item) not in (None, chosen)]
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
-        items[:] = [item for item in items if not item.get_closest_marker("start_method_independent")]
+        items[:] = [item for item in items if _runs_under(item) in (None, chosen)]
 
 
 def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str, nodeid: str) -> None:
@@ -148,6 +161,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 def pytest_report_header(config: pytest.Config) -> List[str]:
     method = os.environ.get(START_METHOD_VARIABLE) or "all available"
     lines = [f"racecourse {racecourse.__version__} from {os.path.dirname(racecourse.__file__)}, start methods: {method}"]
-    if os.environ.get(START_METHOD_VARIABLE, INDEPENDENT_TESTS_RUN_UNDER) != INDEPENDENT_TESTS_RUN_UNDER:
-        lines.append(f"start-method-independent tests are deselected: the {INDEPENDENT_TESTS_RUN_UNDER} session runs them")
+    if os.environ.get(START_METHOD_VARIABLE):
+        lines.append("start-method-independent tests run in the session their marker names (run_under), "
+                     "and are deselected in the others")
     return lines

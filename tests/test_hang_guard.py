@@ -18,7 +18,7 @@ import pytest
 
 from support import leaked_shm_entries, shm_entries
 
-pytestmark = pytest.mark.start_method_independent
+pytestmark = pytest.mark.start_method_independent(run_under="forkserver")
 
 LIMIT = "5"
 

@@ -11,7 +11,7 @@ import pytest
 
 from racecourse.sharing import available_start_methods
 
-pytestmark = pytest.mark.start_method_independent
+pytestmark = pytest.mark.start_method_independent(run_under="forkserver")
 
 USER_CODE = textwrap.dedent('''
     import pytest
