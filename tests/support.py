@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pathlib
+import textwrap
 import time
 from typing import Any, Iterator, List, Set, Tuple
 
@@ -95,6 +97,13 @@ def nothing_left_behind() -> Iterator[None]:
     yield
     assert multiprocessing.active_children() == []
     assert leaked_shm_entries(before) == set()
+
+
+def scenario_file(directory: pathlib.Path, name: str, source: str) -> pathlib.Path:
+    """A user's scenario file ``name`` in ``directory``, from (indented) ``source``."""
+    path = directory / name
+    path.write_text(textwrap.dedent(source))
+    return path
 
 
 def run_cli(capsys: Any, *argv: str) -> Tuple[int, str, str]:

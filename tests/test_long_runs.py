@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import textwrap
 
 import pytest
 
 from racecourse.report import PIPED_PROGRESS_SECONDS, ProgressLine
-from support import run_cli, start_methods
+from support import run_cli, scenario_file, start_methods
 
 METHOD = start_methods()[0]
 
@@ -103,9 +102,7 @@ SECOND = Scenario(id="interrupted", title="t", expect=Expect.SAFE, build=build_t
 
 @pytest.fixture
 def interrupted_file(tmp_path):
-    path = tmp_path / "interrupted.py"
-    path.write_text(textwrap.dedent(INTERRUPTED))
-    return path
+    return scenario_file(tmp_path, "interrupted.py", INTERRUPTED)
 
 
 def test_ctrl_c_prints_the_scenarios_finished_and_the_trials_so_far(capsys, interrupted_file):

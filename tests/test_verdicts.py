@@ -13,7 +13,7 @@ import pytest
 from racecourse import Expect, Scenario
 from racecourse.report import start_method_causes
 from racecourse.results import RunResult, TrialResult
-from support import run_cli, start_methods
+from support import run_cli, scenario_file, start_methods
 
 METHOD = start_methods()[0]
 
@@ -78,9 +78,7 @@ FLAG = Scenario(id="flag", title="t", expect=Expect.SAFE, build=build, worker=wo
 
 @pytest.fixture
 def setting_file(tmp_path):
-    path = tmp_path / "wrong_setting.py"
-    path.write_text(textwrap.dedent(SETTING))
-    return path
+    return scenario_file(tmp_path, "wrong_setting.py", SETTING)
 
 
 def test_a_wrong_value_is_observed_against_expected_not_counted_as_lost_updates(capsys, setting_file):

@@ -53,7 +53,7 @@ from .errors import RacecourseError
 from .model import Expect, Scenario, Shared, bound_call, check_importable_worker
 from .results import INVARIANT_HELD, Failure, FastRunResult
 from .sharing import Share, default_start_method, startup_allowance
-from .stress_runner import _GRACE_SECONDS, TrialTimeout, _tell_stack, _WorkerError, _Workers
+from .stress_runner import _GRACE_SECONDS, TrialTimeout, _tell_stack, _WorkerError, _Workers, ask_where_stuck
 
 Progress = Callable[[int, int], None]
 
@@ -358,10 +358,7 @@ def run(
     except _WorkerError as error:
         result.failure = error.failure
     except TrialTimeout as error:
-        # Only workers past the start line have their SIGUSR1 handler: one still starting
-        # would take the signal's default action (death) or a handler it inherited.
-        if workers is not None and error.stuck and not error.starting:
-            error.stacks = workers.stacks(error.stuck)
+        ask_where_stuck(workers, error)
         result.failure = error.failure(limit)
     except NotResettable:
         raise

@@ -251,6 +251,14 @@ class _Workers:
             process.close()
 
 
+def ask_where_stuck(workers: Optional[_Workers], error: TrialTimeout) -> None:
+    """Fill in where each worker of a timed-out trial was. Only workers past the start line
+    are asked: one still starting has no SIGUSR1 handler yet, and the signal's default
+    action (or a handler it inherited) would kill it."""
+    if workers is not None and error.stuck and not error.starting:
+        error.stacks = workers.stacks(error.stuck)
+
+
 class _WorkerError(Exception):
     def __init__(self, failure: Failure):
         super().__init__(failure.message)
@@ -324,10 +332,7 @@ def run_trial(
         failure = _blame_lost_server(share, error.failure)
         return _failed(scenario, expected, time.monotonic() - started, failure)
     except TrialTimeout as error:
-        # Only workers past the start line have their SIGUSR1 handler: one still starting
-        # would take the signal's default action (death) or a handler it inherited.
-        if workers is not None and error.stuck and not error.starting:
-            error.stacks = workers.stacks(error.stuck)
+        ask_where_stuck(workers, error)
         failure = _blame_lost_server(share, error.failure(timeout))
         return _failed(scenario, expected, time.monotonic() - started, failure, stuck_running=not error.starting)
     except Exception as error:  # raised in the parent: by build, program or observe
