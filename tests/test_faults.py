@@ -24,11 +24,10 @@ from support import leaked_shm_entries, leftover_processes, shm_entries, start_m
 
 METHODS = start_methods()
 WAIT_SECONDS = 60.0
-POOL_TIMEOUT = 15.0
-# The killed-Pool-worker run waits out its timeout by design (the Pool drops the task). It
-# must cover starting the Pool on a loaded machine: interpreters starting up under spawn
-# and forkserver, a few forks under fork (milliseconds; 5 s leaves a wide margin).
-POOL_TIMEOUT_UNDER = {"fork": 5.0}
+# The killed-Pool-worker run ends when racecourse notices the killed worker, not at its
+# timeout: this one only bounds a run that failed to notice (the test then fails on the
+# timeout's message instead of the killed worker's).
+POOL_TIMEOUT = WAIT_SECONDS
 
 # Helpers for the scenario files: a marker file next to the scenario says "hit me now".
 PRELUDE = '''
@@ -335,12 +334,11 @@ def test_worker_killed_with_sigkill(racecourse, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_pool_worker_killed_with_sigkill_is_named_as_the_cause(racecourse, method):
-    timeout = POOL_TIMEOUT_UNDER.get(method, POOL_TIMEOUT)
-    run = racecourse("killed_pool_worker", "-m", method, "--timeout", f"{timeout:g}")
+    run = racecourse("killed_pool_worker", "-m", method)
     pid = int(run.wait_for("task.pid"))
     os.kill(pid, signal.SIGKILL)
-    one_report(run, 3, f"(pid {pid}): killed by SIGKILL; the program then waited for its task until the timeout "
-               f"({timeout:g} s)", "the Pool worker ", "FAILED")
+    one_report(run, 3, f"(pid {pid}): killed by SIGKILL while the program ran (a Pool drops the task of a worker "
+               "that dies, so the program would have waited for it forever)", "the Pool worker ", "FAILED")
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -214,13 +214,19 @@ class Share:
 
         A Pool replaces such a worker and drops the task it was running, so ``map`` waits
         for that task forever; this is how the run can say why. Workers of a terminated
-        Pool are left out: ``terminate()`` kills them itself.
+        Pool are left out: ``terminate()`` kills them itself. Only workers the Pool has
+        reaped and dropped from its own list are looked at: their exit status is settled,
+        and polling a live worker here could race the Pool's own thread, which polls it too
+        (two readers of a forkserver child's status pipe: one of them reads nothing).
         """
         killed = []
         for pool, workers in self._pools:
             if pool._state != multiprocessing.pool.RUN:  # type: ignore[attr-defined]
                 continue
+            alive = pool._pool  # type: ignore[attr-defined]
             for worker in workers:
+                if worker in alive or worker._popen is None:
+                    continue
                 if worker.exitcode is not None and worker.exitcode < 0:
                     killed.append((f"the Pool worker {worker.name} (pid {worker.pid})", *describe_exit(worker.exitcode)))
         return killed

@@ -266,11 +266,16 @@ class _WorkerError(Exception):
 
 
 class _Alarm:
-    """A deadline for code the parent runs itself (program scenarios).
+    """A deadline for code the parent runs itself (program scenarios), and a watch on its
+    Pools.
 
-    SIGALRM interrupts the main thread only; elsewhere the program runs without one.
-    When it fires, a Pool worker killed by a signal is the likely cause (the Pool dropped
-    its task, which the program then waited for), and is named as the cause.
+    SIGALRM interrupts the main thread only; elsewhere the program runs without one. The
+    timer ticks every ``_WATCH_SECONDS`` rather than once at the deadline: a Pool worker
+    killed by a signal is noticed at the next tick, not when the timeout runs out. A Pool
+    replaces such a worker but drops the task it was running, so the program would wait
+    for that task forever; and a run whose process was killed by someone has not run the
+    program as written either way. So it ends there, the killed worker named as the cause,
+    as a killed worker of an ordinary scenario is.
     """
 
     def __init__(self, seconds: float, share: Share):
@@ -278,24 +283,32 @@ class _Alarm:
         self.share = share
         self.armed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
 
-    def _fire(self, signum: int, frame: Any) -> None:
+    def _tick(self, signum: int, frame: Any) -> None:
         killed = self.share.killed_pool_workers()  # before the program's `with` terminates its Pool
         if killed:
             who, kind, what = killed[0]
-            waited = f"the program then waited for its task until the timeout ({self.seconds:g} s)"
-            raise _WorkerError(Failure(kind, f"{what}; {waited}", who=who))
-        raise TrialTimeout(f"the program did not finish within {self.seconds:g} s")
+            dropped = "a Pool drops the task of a worker that dies, so the program would have waited for it forever"
+            raise _WorkerError(Failure(kind, f"{what} while the program ran ({dropped})", who=who))
+        if time.monotonic() >= self.deadline:
+            raise TrialTimeout(f"the program did not finish within {self.seconds:g} s")
 
     def __enter__(self) -> "_Alarm":
         if self.armed:
-            self.previous = signal.signal(signal.SIGALRM, self._fire)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.deadline = time.monotonic() + self.seconds
+            self.previous = signal.signal(signal.SIGALRM, self._tick)
+            first = min(self.seconds, _WATCH_SECONDS)
+            signal.setitimer(signal.ITIMER_REAL, first, _WATCH_SECONDS)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.previous)
+
+
+# How often a program scenario's Pools are looked at for killed workers: a list scan,
+# cheap next to what any program does in a tenth of a second.
+_WATCH_SECONDS = 0.1
 
 
 def run_trial(
