@@ -38,7 +38,7 @@ import os
 import re
 import threading
 import warnings
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -95,14 +95,38 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--shard", metavar="K/N", default=None,
+                     help="run only the K-th of N interleaved parts of the selected tests "
+                          "(tools/side_by_side.py runs a fork session as N such parts side by side)")
+
+
+def _shard(config: pytest.Config) -> Optional[Tuple[int, int]]:
+    text = config.getoption("shard")
+    if text is None:
+        return None
+    number, _, count = text.partition("/")
+    if not (number.isdigit() and count.isdigit() and 1 <= int(number) <= int(count)):
+        raise pytest.UsageError(f"--shard takes K/N with 1 <= K <= N, not {text!r}")
+    return int(number), int(count)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     chosen = os.environ.get(START_METHOD_VARIABLE)
-    if not chosen:
-        return
-    elsewhere = [item for item in items if _runs_under(item) not in (None, chosen)]
-    if elsewhere:
-        config.hook.pytest_deselected(items=elsewhere)
-        items[:] = [item for item in items if _runs_under(item) in (None, chosen)]
+    if chosen:
+        elsewhere = [item for item in items if _runs_under(item) not in (None, chosen)]
+        if elsewhere:
+            config.hook.pytest_deselected(items=elsewhere)
+            items[:] = [item for item in items if _runs_under(item) in (None, chosen)]
+    shard = _shard(config)
+    if shard is not None:
+        # Every K-th test, not every K-th file: a module's slow parametrized cases (one per
+        # catalogue scenario) are spread over the shards instead of landing in one.
+        number, count = shard
+        others = [item for index, item in enumerate(items) if index % count != number - 1]
+        if others:
+            config.hook.pytest_deselected(items=others)
+            items[:] = items[number - 1::count]
 
 
 def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str, nodeid: str) -> None:

@@ -107,3 +107,23 @@ def test_racecourse_warnings_are_errors(suite: pytest.Pytester) -> None:
     result = suite.runpytest_subprocess("-n", "0", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=2, warnings=1)
     result.stdout.fnmatch_lines(["FAILED *test_warning_from_racecourse*", "FAILED *test_warning_from_a_scenario*"])
+
+
+def test_side_by_side_shards_run_every_test_once_and_fail_as_one(suite: pytest.Pytester) -> None:
+    """tools/side_by_side.py runs a fork session as two pytest processes (--shard 1/2 and
+    2/2): together they run every test exactly once, and one failure fails the whole."""
+    tests = "\n".join(f"def test_{n}():\n    assert {n} != FAIL\n" for n in range(7))
+    suite.makepyfile(test_numbers="FAIL = -1\n" + tests)
+    tool = [sys.executable, str(TESTS.parent / "tools" / "side_by_side.py"), "2", "--"]
+    pytest_command = [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", "-v"]
+    result = suite.run(*tool, *pytest_command)
+    assert result.ret == 0, result.stdout.str()
+    ran = [line.split(" ")[0] for line in result.outlines if " PASSED" in line]
+    assert sorted(ran) == sorted(f"test_numbers.py::test_{n}" for n in range(7))  # each once
+    result.stdout.fnmatch_lines(["*4 passed, 3 deselected*", "*shard 2 of 2*", "*3 passed, 4 deselected*"])
+
+    (suite.path / "test_numbers.py").write_text("FAIL = 5\n" + tests)
+    failed = suite.run(*tool, *pytest_command)
+    assert failed.ret == pytest.ExitCode.TESTS_FAILED
+    failed.stdout.fnmatch_lines(["*test_5 FAILED*"])
+    assert suite.run(*tool).ret == 2  # no command: a usage line, nothing run
