@@ -25,8 +25,10 @@
   declarations). The tox matrix runs each interpreter under three start methods, so such
   a test would run three times over to prove the same thing: a session with
   RACECOURSE_START_METHOD set runs it only under the marker's ``run_under`` method
-  (spawn unless it says forkserver, which the plugin's and the hang guard's sessions do,
-  to share the load between two environments; spawn where the platform lacks it), and
+  (fork unless it says forkserver, which the plugin's and the hang guard's sessions do,
+  to share the load between two environments; spawn where the platform lacks the one
+  named; fork sessions run as two pytest processes, tools/side_by_side.py, and have the
+  most room), and
   deselects it otherwise, visibly ("N deselected"). A session without the variable, as a
   developer runs it, runs everything.
 """
@@ -62,7 +64,9 @@ def _distributed(config: pytest.Config) -> bool:
 
 # The start method whose matrix environment runs a start-method-independent test, unless
 # its marker names another (run_under=...).
-INDEPENDENT_TESTS_RUN_UNDER = "spawn"
+INDEPENDENT_TESTS_RUN_UNDER = "fork"
+# Where the platform lacks the method named (no fork on Windows).
+EVERY_PLATFORM_HAS = "spawn"
 
 
 def _runs_under(item: pytest.Item) -> Optional[str]:
@@ -71,12 +75,12 @@ def _runs_under(item: pytest.Item) -> Optional[str]:
     if marker is None:
         return None
     wanted = marker.kwargs.get("run_under", INDEPENDENT_TESTS_RUN_UNDER)
-    return wanted if wanted in multiprocessing.get_all_start_methods() else INDEPENDENT_TESTS_RUN_UNDER
+    return wanted if wanted in multiprocessing.get_all_start_methods() else EVERY_PLATFORM_HAS
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", OWN_WARNINGS_ARE_ERRORS)
-    config.addinivalue_line("markers", "start_method_independent(run_under='spawn'): the test's result does not "
+    config.addinivalue_line("markers", "start_method_independent(run_under='fork'): the test's result does not "
                             "depend on the "
                             f"session's start method; a session with {START_METHOD_VARIABLE} set runs it only "
                             "under run_under")
