@@ -25,8 +25,8 @@
   declarations). The tox matrix runs each interpreter under three start methods, so such
   a test would run three times over to prove the same thing: a session with
   RACECOURSE_START_METHOD set runs it only under the marker's ``run_under`` method
-  (fork unless it says forkserver, which the plugin's and the hang guard's sessions do,
-  to share the load between two environments; spawn where the platform lacks the one
+  (fork unless it says forkserver, which the plugin's sessions do, to share the load
+  between two environments; spawn where the platform lacks the one
   named; fork sessions run as two pytest processes, tools/side_by_side.py, and have the
   most room), and
   deselects it otherwise, visibly ("N deselected"). A session without the variable, as a

@@ -18,7 +18,7 @@ import pytest
 
 from support import leaked_shm_entries, shm_entries
 
-pytestmark = pytest.mark.start_method_independent(run_under="forkserver")
+pytestmark = pytest.mark.start_method_independent
 
 LIMIT = "5"
 
