@@ -10,22 +10,50 @@ checked over all interleavings at small sizes.
 - :func:`explore`: many schedules with one strategy (exhaustive, random, pct).
 - :func:`replay`: one given schedule, with its timeline.
 - ``racecourse.control.hypothesis.choices()``: a hypothesis strategy for schedules.
+
+The names load on first use (PEP 562), as racecourse's own do: a controlled worker's
+child imports ``racecourse.control.engine``, and with it this package, and has no use
+for the exploration, the strategies or the timeline (the timeline's SVG escaping alone
+pulls in urllib, http and ssl).
 """
 
-from .engine import (
-    Abandon,
-    ControlError,
-    Controller,
-    Execution,
-    RunState,
-    Step,
-    refuse_uncontrollable,
-)
-from .exploration import DEFAULT_BUDGET, Exploration, Failure, ScheduleRun, explore
-from .instrument import Uncontrollable, checkpoint
-from .schedule import ScheduleError, format_schedule, parse_schedule
-from .strategies import STRATEGIES, follow, replay, replaying
-from .timeline import timeline_svg, timeline_text
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Dict, List
+
+if TYPE_CHECKING:
+    from .engine import Abandon, ControlError, Controller, Execution, RunState, Step, refuse_uncontrollable
+    from .exploration import DEFAULT_BUDGET, Exploration, Failure, ScheduleRun, explore
+    from .instrument import Uncontrollable, checkpoint
+    from .schedule import ScheduleError, format_schedule, parse_schedule
+    from .strategies import STRATEGIES, follow, replay, replaying
+    from .timeline import timeline_svg, timeline_text
+
+# Each public name and the module that defines it.
+_HOMES: Dict[str, str] = {
+    **dict.fromkeys(["Abandon", "ControlError", "Controller", "Execution", "RunState", "Step",
+                     "refuse_uncontrollable"], ".engine"),
+    **dict.fromkeys(["DEFAULT_BUDGET", "Exploration", "Failure", "ScheduleRun", "explore"], ".exploration"),
+    **dict.fromkeys(["Uncontrollable", "checkpoint"], ".instrument"),
+    **dict.fromkeys(["ScheduleError", "format_schedule", "parse_schedule"], ".schedule"),
+    **dict.fromkeys(["STRATEGIES", "follow", "replay", "replaying"], ".strategies"),
+    **dict.fromkeys(["timeline_svg", "timeline_text"], ".timeline"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'racecourse.control' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value  # found once; later lookups are ordinary attribute reads
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(list(globals()) + list(_HOMES))
+
 
 __all__ = [
     "Abandon",
