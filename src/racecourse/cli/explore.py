@@ -37,7 +37,19 @@ from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, table, use_colour
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
-from .options import MAX_BUDGET, UsageError, add_json, add_progress, add_start_method, bounded, chosen_start_methods, seconds
+from .options import (
+    MAX_BUDGET,
+    UsageError,
+    add_html,
+    add_json,
+    add_progress,
+    add_start_method,
+    bounded,
+    check_html_path,
+    chosen_start_methods,
+    seconds,
+    write_html,
+)
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16
@@ -76,6 +88,7 @@ def add_parser(subparsers: Any) -> None:
     add_json(parser)
     parser.add_argument("--svg", metavar="FILE", help="write the first failing schedule's timeline as SVG "
                         "(one start method)")
+    add_html(parser)
     parser.set_defaults(handler=explore_command)
 
     again = subparsers.add_parser(
@@ -159,12 +172,14 @@ def explore_command(args: argparse.Namespace) -> int:
     if args.svg and isinstance(args.start_method, list):
         raise UsageError("--svg writes one timeline: give one --start-method with it")
     _check_svg_path(args.svg)
+    check_html_path(args.html)
     results: List[Exploration] = []
     for method in methods:
         result = _explore_one(args, scenario, method)
         if result is None:
             return EXIT_FAILED
         results.append(result)
+    write_html(args.html, results)
     if not isinstance(args.start_method, list):
         return _show_one(args, scenario, results[0])
     if args.json:
