@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional, TypeVar
 
 from .. import catalogue
 from ..control import (
@@ -32,11 +32,11 @@ from ..control import (
     timeline_svg,
     timeline_text,
 )
-from ..control.engine import describe_op
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, table, use_colour
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
+from ..worker_code import WorkerCode, code_timeline, listing, process_views, where
 from .options import (
     MAX_BUDGET,
     UsageError,
@@ -102,6 +102,8 @@ def add_parser(subparsers: Any) -> None:
     add_start_method(again)
     add_json(again)
     again.add_argument("--svg", metavar="FILE", help="also write the timeline as SVG")
+    again.add_argument("--code", action="store_true",
+                       help="also show the worker's source and, for every step, the line it ran and which half of a += it was")
     again.set_defaults(handler=replay_command)
 
     play = subparsers.add_parser(
@@ -112,6 +114,8 @@ def add_parser(subparsers: Any) -> None:
     play.add_argument("scenario", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
     _sizes(play)
     add_start_method(play)
+    play.add_argument("--no-code", dest="code", action="store_false",
+                      help="do not show the worker's source with each process's line at every step")
     play.set_defaults(handler=play_command)
 
 
@@ -293,7 +297,7 @@ def replay_command(args: argparse.Namespace) -> int:
     _check_svg_path(args.svg)
 
     def run() -> Execution:
-        with Controller(scenario, processes, ops, args.start_method, args.timeout) as controller:
+        with Controller(scenario, processes, ops, args.start_method, args.timeout, lines=args.code) as controller:
             return replay(controller, sized.steps, args.schedule)
 
     try:
@@ -306,6 +310,10 @@ def replay_command(args: argparse.Namespace) -> int:
         print(json.dumps(ScheduleRun(execution, scenario).to_json(), indent=2))
     else:
         print(timeline_text(execution, scenario.id, method, colour=use_colour(sys.stdout)))
+        code = WorkerCode.of(scenario) if args.code else None
+        if code is not None:
+            print()
+            print(code_timeline(execution, code))
     return _status(scenario, method, execution)
 
 
@@ -331,28 +339,17 @@ def _ask(prompt: str) -> str:
     return line.strip().lower()
 
 
-def _show_state(run: RunState, controller: Controller, last: Optional[Step]) -> None:
+def _show_state(run: RunState, controller: Controller, last: Optional[Step], code: Optional[WorkerCode]) -> None:
+    """The shared state, the worker's code with each process's line, and each process."""
     state = controller.state_text(last)
     if state:
         print(f"  shared: {state}")
-    holders: Dict[str, List[int]] = {}
-    for step in run.steps:  # who holds which lock now, from the steps so far
-        if step.kind == "acquire" or (step.kind == "try-acquire" and step.value):
-            holders.setdefault(step.key, []).append(step.process)
-        elif step.kind == "release" and holders.get(step.key):
-            holders[step.key].pop()
-    for process in range(controller.processes):
-        if process not in run.pending:
-            print(f"  process {process}: finished")
-            continue
-        op = run.pending[process]
-        if process in run.enabled:
-            print(f"  process {process}: next {describe_op(op)}")
-        else:
-            wanted = op[1] if op[0] == "acquire" else op[3]
-            owners = holders.get(wanted or "")
-            owner = str(owners[-1]) if owners else "?"
-            print(f"  process {process}: waits to {describe_op(op)} (held by process {owner})")
+    if code is not None:
+        at = {process: run.lines.get(process) if process in run.pending else None
+              for process in range(controller.processes)}
+        print("\n".join(("  " + line).rstrip() for line in listing(code, at)))
+    for view in process_views(controller.processes, run.pending, run.enabled, run.lines, run.steps, code):
+        print(f"  {view.describe()}")
 
 
 def play_command(args: argparse.Namespace) -> int:
@@ -360,8 +357,8 @@ def play_command(args: argparse.Namespace) -> int:
     processes, ops = args.processes or 2, 1 if args.ops is None else args.ops
 
     def session() -> int:
-        with Controller(scenario, processes, ops, args.start_method, args.timeout) as controller:
-            return _play(controller, scenario)
+        with Controller(scenario, processes, ops, args.start_method, args.timeout, lines=True) as controller:
+            return _play(controller, scenario, WorkerCode.of(scenario) if args.code else None)
 
     try:
         return _controlled(session)
@@ -373,8 +370,9 @@ class _Player:
     """The person at the keyboard as a strategy: replays the steps chosen so far (after an
     undo), then asks for each next one."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, code: Optional[WorkerCode]) -> None:
         self.controller = controller
+        self.code = code
         self.chosen: List[int] = []
         self.replaying = 0
 
@@ -382,7 +380,7 @@ class _Player:
         position = len(run.schedule)
         if position < self.replaying:
             return self.chosen[position]
-        _show_state(run, self.controller, run.steps[-1] if run.steps else None)
+        _show_state(run, self.controller, run.steps[-1] if run.steps else None, self.code)
         options = ", ".join(str(p) for p in run.enabled)
         while True:
             answer = _ask(f"who goes next? [{options}; u undo; q quit] ")
@@ -402,16 +400,20 @@ class _Player:
     def on_step(self, run: RunState, step: Step) -> None:
         if len(run.steps) <= self.replaying:
             return
-        print(f"step {len(run.steps)}: process {step.process}: {step.describe()}")
+        at = where(step.kind, step.line, self.code)
+        print(f"step {len(run.steps)}: process {step.process}: {step.describe()}" + (f" ({at})" if at else ""))
         if step.lost:
             print(paint(f"  an update was lost: process {step.process} {step.lost}", "red"))
 
 
-def _play(controller: Controller, scenario: Scenario) -> int:
+def _play(controller: Controller, scenario: Scenario, code: Optional[WorkerCode]) -> int:
     print(paint(f"{scenario.id}: {scenario.title}", "bold"))
     print(f"You are the scheduler: {sizes(controller.processes, controller.ops)}, {controller.start_method}. "
           "Type a process number to let it perform its next operation, u to undo, q to quit.")
-    player = _Player(controller)
+    if code is not None:
+        print(f"The worker ({code.where}); the numbers left of each line are the processes whose next "
+              "operation is there.")
+    player = _Player(controller, code)
     while True:
         player.replaying = len(player.chosen)
         try:
