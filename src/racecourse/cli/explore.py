@@ -36,6 +36,7 @@ from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, table, use_colour
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
+from ..web import server as play_server
 from ..worker_code import WorkerCode, code_timeline, listing, process_views, where
 from .options import (
     MAX_BUDGET,
@@ -116,6 +117,8 @@ def add_parser(subparsers: Any) -> None:
     add_start_method(play)
     play.add_argument("--no-code", dest="code", action="store_false",
                       help="do not show the worker's source with each process's line at every step")
+    play.add_argument("--web", action="store_true",
+                      help="play in a local page instead (127.0.0.1, a free port, printed), on the same processes")
     play.set_defaults(handler=play_command)
 
 
@@ -358,6 +361,8 @@ def play_command(args: argparse.Namespace) -> int:
 
     def session() -> int:
         with Controller(scenario, processes, ops, args.start_method, args.timeout, lines=True) as controller:
+            if args.web:
+                return _play_in_page(controller, scenario)
             return _play(controller, scenario, WorkerCode.of(scenario) if args.code else None)
 
     try:
@@ -433,6 +438,18 @@ def _play(controller: Controller, scenario: Scenario, code: Optional[WorkerCode]
             player.chosen.pop()
             continue
         return EXIT_OK
+
+
+# How many schedules --web explores, on the game's own workers before the page opens, for
+# its "show me a failing schedule" hint (2 x 1 needs a handful; larger sizes may stop short).
+HINT_BUDGET = 2_000
+
+
+def _play_in_page(controller: Controller, scenario: Scenario) -> int:
+    hint = explore(scenario, strategy="exhaustive", budget=HINT_BUDGET, controller=controller)
+    why = play_server.serve(controller, scenario, hint, say=lambda text: print(text, flush=True))
+    print(f"stopped: {why}; every worker process has ended")
+    return EXIT_OK
 
 
 def _show_ending(execution: Execution, scenario: Scenario) -> None:

@@ -1,0 +1,198 @@
+"""``racecourse play ID --web`` through its HTTP endpoints, without a browser.
+
+Each test starts the command as a user does (a fresh interpreter, in a session of its own
+so that every process it starts can be counted afterwards), reads the address it prints,
+and talks to it with http.client (no thread here, no proxy in between). What the page
+would show is asserted on /state's JSON; tests/test_browser.py clicks the real page.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+
+from racecourse import catalogue
+from racecourse.control import Controller
+from racecourse.web.server import WebPlay
+from support import leftover_processes, nothing_left_behind, start_methods  # noqa: F401 - a fixture
+
+METHOD = start_methods()[0]
+ADDRESS = re.compile(r"http://127\.0\.0\.1:(\d+)/")
+
+
+class Play:
+    """A running ``racecourse play ID --web``: its process, port, and the requests to it."""
+
+    def __init__(self, scenario: str, *options: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "racecourse", "play", scenario, "--web", "-m", METHOD, *options],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline()  # printed once the workers run and the port is bound
+        found = ADDRESS.search(first)
+        assert found, first + self.process.stderr.read() if self.process.stderr else first
+        self.port = int(found.group(1))
+
+    def request(self, method: str, path: str, body: Optional[Dict[str, Any]] = None,
+                headers: Optional[Dict[str, str]] = None) -> Tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            sent = {"Content-Type": "application/json"} if body is not None else {}
+            sent.update(headers or {})
+            connection.request(method, path, json.dumps(body).encode() if body is not None else None, sent)
+            answer = connection.getresponse()
+            return answer.status, answer.read()
+        finally:
+            connection.close()
+
+    def state(self) -> Dict[str, Any]:
+        status, body = self.request("GET", "/state")
+        assert status == 200
+        data: Dict[str, Any] = json.loads(body)
+        return data
+
+    def post(self, path: str, body: Optional[Dict[str, Any]] = None) -> int:
+        return self.request("POST", path, body if body is not None else {})[0]
+
+    def steps(self, *processes: int) -> Dict[str, Any]:
+        for process in processes:
+            assert self.post("/step", {"process": process}) == 202
+        return self.state()
+
+    def finish(self, timeout: float = 60) -> Tuple[int, str, str]:
+        out, err = self.process.communicate(timeout=timeout)
+        return self.process.returncode, out, err
+
+
+@pytest.fixture
+def play_web() -> Iterator[Any]:
+    """Start plays; afterwards, none of their processes may be left (the workers included)."""
+    started: List[Play] = []
+
+    def start(scenario: str, *options: str) -> Play:
+        started.append(Play(scenario, *options))
+        return started[-1]
+
+    yield start
+    for play in started:
+        if play.process.poll() is None:
+            play.process.kill()
+            play.process.wait()
+            pytest.fail("the play server was still running at the end of the test")
+        assert leftover_processes(play.process.pid) == []
+
+
+def test_raw_value_lost_update_undo_and_quit(play_web):
+    play = play_web("raw-value")
+    status, page = play.request("GET", "/")
+    assert status == 200 and b"<title>racecourse play</title>" in page and b"http" not in page.lower().replace(
+        b"http-equiv", b"")
+    state = play.state()
+    assert (state["scenario"]["id"], state["processes"], state["start_method"]) == ("raw-value", 2, METHOD)
+    assert [view["state"] for view in state["views"]] == ["runnable", "runnable"]
+    assert any(line["text"].strip().startswith("counter.value += 1") for line in state["code"])
+    line = state["views"][0]["line"]
+    assert state["views"][0]["where"] == f"line {line}, the read of +=; its write comes later"
+    assert state["hint"]["text"] == "0110" and state["hint"]["outcome"] == "count=1 (expected 2, 1 lost)"
+
+    state = play.steps(0, 1, 1)
+    assert state["schedule"] == "011" and state["shared"] == "count=1"
+    assert state["views"][0]["text"] == f"process 0: next write counter (line {line}, the write of +=; its read is done)"
+    assert state["views"][1]["state"] == "finished"
+    assert play.post("/step", {"process": 1}) == 409  # finished: it cannot go
+    state = play.steps(0)
+    assert state["ended"]["outcome"] == "count=1 (expected 2, 1 lost)" and not state["ended"]["correct"]
+    assert state["announcement"]["kind"] == "lost"
+    assert state["announcement"]["text"].startswith(
+        "An update was lost at step 4: process 0 overwrites the update process 1 wrote at step 3")
+    assert [step["lost"] is not None for step in state["timeline"]] == [False, False, False, True]
+    assert state["replay"] == f"racecourse replay raw-value --schedule 2x1:0110 --start-method {METHOD}"
+
+    assert play.post("/undo") == 202
+    state = play.state()
+    assert state["schedule"] == "011" and state["ended"] is None and state["announcement"] is None
+    state = play.steps(0)
+    assert state["schedule"] == "0110"  # the same workers, the same race again
+    assert play.post("/restart") == 202
+    assert play.state()["schedule"] == ""
+    assert play.post("/quit") == 202
+    status, out, err = play.finish()
+    assert status == 0, err
+    assert "stopped: quit from the page; every worker process has ended" in out
+    assert "step 4: process 0: write counter <- 1" in out  # the terminal follows the game
+
+
+def test_deadlock_is_announced_in_plain_words(play_web):
+    play = play_web("deadlock")
+    state = play.steps(0)
+    assert state["views"][0]["holds"] == ["alice.lock"]
+    state = play.steps(1)
+    assert state["ended"]["status"] == "deadlock"
+    assert state["announcement"] == {"kind": "deadlock", "text": (
+        "Deadlock! Nobody can move: process 0 holds alice.lock and waits for bob.lock (held by process 1); "
+        "process 1 holds bob.lock and waits for alice.lock (held by process 0).")}
+    assert play.post("/quit") == 202
+    assert play.finish()[0] == 0
+
+
+def test_bad_requests_are_refused(play_web):
+    play = play_web("raw-value")
+    assert play.request("POST", "/step", {"process": 5})[0] == 409
+    assert play.request("POST", "/step", {"process": True})[0] == 409
+    assert play.request("POST", "/step", {"process": "0"})[0] == 409
+    assert play.request("POST", "/undo", {})[0] == 409  # nothing to undo yet
+    assert play.request("POST", "/nowhere", {})[0] == 404
+    assert play.request("GET", "/nowhere")[0] == 404
+    # A form on another site cannot send JSON, and a rebound DNS name is not 127.0.0.1.
+    assert play.request("POST", "/quit", None, {"Content-Type": "text/plain"})[0] == 415
+    assert play.request("GET", "/state", None, {"Host": "evil.example:80"})[0] == 403
+    assert play.request("POST", "/step", {"process": 0}, {"Host": "evil.example"})[0] == 403
+    assert play.state()["schedule"] == ""  # none of them did anything
+    assert play.post("/quit") == 202
+    assert play.finish()[0] == 0
+
+
+def test_ctrl_c_stops_the_server_and_every_worker(play_web):
+    play = play_web("raw-value")
+    play.steps(0)
+    play.process.send_signal(signal.SIGINT)
+    status, _, err = play.finish()
+    assert status == 130 and "interrupted; every process it started has been stopped" in err
+
+
+def test_the_server_binds_only_the_loopback_address(play_web):
+    play = play_web("raw-value")
+    with open(f"/proc/{play.process.pid}/net/tcp") as table:
+        listening = [line.split() for line in table.readlines()[1:] if line.split()[3] == "0A"]
+    ours = [fields[1] for fields in listening if int(fields[1].split(":")[1], 16) == play.port]
+    assert ours == [f"0100007F:{play.port:04X}"]  # 127.0.0.1, little-endian
+    assert play.post("/quit") == 202
+    assert play.finish()[0] == 0
+
+
+@pytest.mark.usefixtures("nothing_left_behind")
+def test_a_silent_page_stops_the_game(capsys):
+    """The page's heartbeat stopped (closed): play() returns once it has been silent for
+    idle_seconds, and the controller's workers stop with it."""
+    scenario = catalogue.resolve_one("raw-value")
+    with Controller(scenario, 2, 1, METHOD, lines=True) as controller:
+        game = WebPlay(controller, scenario, idle_seconds=0.2, say=lambda text: None)
+        game.start()
+        try:
+            game.heard()  # as if the page had connected, then closed
+            started = time.monotonic()
+            why = game.play()
+        finally:
+            game.close()
+    assert why == "the page has been silent for 0.2 s (closed?)"
+    assert 0.2 <= time.monotonic() - started < 10
+
