@@ -8,87 +8,24 @@ would show is asserted on /state's JSON; tests/test_browser.py clicks the real p
 
 from __future__ import annotations
 
-import http.client
-import json
-import re
 import signal
-import subprocess
-import sys
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator
 
 import pytest
 
 from racecourse import catalogue
 from racecourse.control import Controller
 from racecourse.web.server import WebPlay
-from support import leftover_processes, nothing_left_behind, start_methods  # noqa: F401 - a fixture
+from support import nothing_left_behind, start_methods  # noqa: F401 - a fixture
+from web_support import Play, started_plays
 
 METHOD = start_methods()[0]
-ADDRESS = re.compile(r"http://127\.0\.0\.1:(\d+)/")
-
-
-class Play:
-    """A running ``racecourse play ID --web``: its process, port, and the requests to it."""
-
-    def __init__(self, scenario: str, *options: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "racecourse", "play", scenario, "--web", "-m", METHOD, *options],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        )
-        assert self.process.stdout is not None
-        first = self.process.stdout.readline()  # printed once the workers run and the port is bound
-        found = ADDRESS.search(first)
-        assert found, first + self.process.stderr.read() if self.process.stderr else first
-        self.port = int(found.group(1))
-
-    def request(self, method: str, path: str, body: Optional[Dict[str, Any]] = None,
-                headers: Optional[Dict[str, str]] = None) -> Tuple[int, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            sent = {"Content-Type": "application/json"} if body is not None else {}
-            sent.update(headers or {})
-            connection.request(method, path, json.dumps(body).encode() if body is not None else None, sent)
-            answer = connection.getresponse()
-            return answer.status, answer.read()
-        finally:
-            connection.close()
-
-    def state(self) -> Dict[str, Any]:
-        status, body = self.request("GET", "/state")
-        assert status == 200
-        data: Dict[str, Any] = json.loads(body)
-        return data
-
-    def post(self, path: str, body: Optional[Dict[str, Any]] = None) -> int:
-        return self.request("POST", path, body if body is not None else {})[0]
-
-    def steps(self, *processes: int) -> Dict[str, Any]:
-        for process in processes:
-            assert self.post("/step", {"process": process}) == 202
-        return self.state()
-
-    def finish(self, timeout: float = 60) -> Tuple[int, str, str]:
-        out, err = self.process.communicate(timeout=timeout)
-        return self.process.returncode, out, err
 
 
 @pytest.fixture
-def play_web() -> Iterator[Any]:
-    """Start plays; afterwards, none of their processes may be left (the workers included)."""
-    started: List[Play] = []
-
-    def start(scenario: str, *options: str) -> Play:
-        started.append(Play(scenario, *options))
-        return started[-1]
-
-    yield start
-    for play in started:
-        if play.process.poll() is None:
-            play.process.kill()
-            play.process.wait()
-            pytest.fail("the play server was still running at the end of the test")
-        assert leftover_processes(play.process.pid) == []
+def play_web() -> Iterator[Callable[..., Play]]:
+    yield from started_plays()
 
 
 def test_raw_value_lost_update_undo_and_quit(play_web):

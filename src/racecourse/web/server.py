@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..catalogue import replay_command
 from ..control import Controller, Execution, Exploration, RunState, Step, format_schedule
+from ..control.instrument import Op
 from ..model import Scenario
 from ..results import sizes
 from ..worker_code import WorkerCode, half, process_views
@@ -137,6 +138,10 @@ class WebPlay:
         self.ended: Optional[Execution] = None
         self.action: Optional[Tuple[str, int]] = None
         self.last_heard: Optional[float] = None  # None until the page first connects
+        # What every process was about to do after the last step: a deadlocked run ends with
+        # its pending operations dropped, and the page still shows where each one is stuck.
+        self.last_pending: Dict[int, Op] = {}
+        self.last_lines: Dict[int, Optional[int]] = {}
         self.hint = self._hint(hint)
         self.server: Optional[PlayServer] = None
 
@@ -216,6 +221,7 @@ class WebPlay:
             self.chosen.clear()
 
     def on_step(self, run: RunState, step: Step) -> None:
+        self.last_pending, self.last_lines = dict(run.pending), dict(run.lines)
         if len(run.steps) > self.replaying:
             self.say(f"step {len(run.steps)}: process {step.process}: {step.describe()}")
 
@@ -264,6 +270,8 @@ class WebPlay:
         if self.run is not None and self.ended is None:
             views = process_views(controller.processes, self.run.pending, self.run.enabled, self.run.lines,
                                   self.run.steps, code)
+        elif self.ended is not None and self.ended.status == "deadlock":
+            views = process_views(controller.processes, self.last_pending, [], self.last_lines, steps, code)
         else:
             views = process_views(controller.processes, {}, [], {}, steps, code)
         return {
