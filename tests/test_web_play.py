@@ -9,6 +9,7 @@ would show is asserted on /state's JSON; tests/test_browser.py clicks the real p
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from typing import Callable, Iterator
 
@@ -94,6 +95,21 @@ def test_bad_requests_are_refused(play_web):
     assert play.request("GET", "/state", None, {"Host": "evil.example:80"})[0] == 403
     assert play.request("POST", "/step", {"process": 0}, {"Host": "evil.example"})[0] == 403
     assert play.state()["schedule"] == ""  # none of them did anything
+    assert play.post("/quit") == 202
+    assert play.finish()[0] == 0
+
+
+def test_a_silent_connection_does_not_hold_up_the_page(play_web):
+    """Browsers open connections before they need them; one that never sends a request
+    must not stand between the page and the server."""
+    play = play_web("raw-value")
+    silent = [socket.create_connection(("127.0.0.1", play.port)) for _ in range(3)]
+    try:
+        assert play.state()["schedule"] == ""
+        assert play.steps(0)["schedule"] == "0"
+    finally:
+        for connection in silent:
+            connection.close()
     assert play.post("/quit") == 202
     assert play.finish()[0] == 0
 

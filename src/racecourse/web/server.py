@@ -3,7 +3,7 @@
 The same :class:`~racecourse.control.Controller` as the terminal's ``play`` runs the
 workers; the page takes the keyboard's place. There is no thread: the controller asks its
 chooser who goes next, and the chooser serves HTTP requests, one at a time in the main
-thread (``handle_request`` with a timeout), until the page says who. The workers are
+thread (``PlayServer.serve_ready``, a select loop), until the page says who. The workers are
 started before the server's socket exists, and nothing forks afterwards, so the rules of
 fork with threads never come into it.
 
@@ -27,6 +27,8 @@ it asks for ``/state`` every few seconds while open).
 from __future__ import annotations
 
 import json
+import select
+import socket
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
@@ -55,11 +57,43 @@ class _Quit(Exception):
 
 
 class PlayServer(HTTPServer):
-    """The HTTP side: requests become actions for :class:`WebPlay` (one at a time)."""
+    """The HTTP side: requests become actions for :class:`WebPlay`, one at a time.
+
+    A browser opens connections ahead of need and may leave one idle; a server that read
+    from each connection as it accepted it would wait on such a one while the page's real
+    request queues behind it. So accepted connections wait in ``waiting`` until the first
+    bytes of a request arrive, and only then are served (with a time limit per request).
+    """
+
+    MAX_WAITING = 32  # connections opened and silent; the oldest is dropped beyond this
+    REQUEST_SECONDS = 10.0  # to send a whole request once it has begun
 
     def __init__(self, game: "WebPlay", port: int = 0) -> None:
         self.game = game
+        self.waiting: List[Tuple[socket.socket, Any]] = []
         super().__init__((HOST, port), _Handler)
+
+    def serve_ready(self, timeout: Optional[float]) -> None:
+        """Accept new connections and serve those whose request has begun to arrive, or
+        return after ``timeout`` seconds (None: wait as long as it takes)."""
+        sockets = [self.socket] + [connection for connection, _ in self.waiting]
+        for ready in select.select(sockets, [], [], timeout)[0]:
+            if ready is self.socket:
+                connection, address = self.socket.accept()
+                connection.settimeout(self.REQUEST_SECONDS)
+                self.waiting.append((connection, address))
+                if len(self.waiting) > self.MAX_WAITING:
+                    self.shutdown_request(self.waiting.pop(0)[0])
+                continue
+            entry = next(entry for entry in self.waiting if entry[0] is ready)
+            self.waiting.remove(entry)
+            self.process_request(*entry)  # answers, then closes the connection
+
+    def server_close(self) -> None:
+        for connection, _ in self.waiting:
+            self.shutdown_request(connection)
+        self.waiting = []
+        super().server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a page that went away mid-answer is no reason to print a traceback
@@ -188,14 +222,12 @@ class WebPlay:
         assert self.server is not None
         self.action = None
         while self.action is None:
-            if self.last_heard is None:
-                self.server.timeout = None
-            else:
+            left: Optional[float] = None
+            if self.last_heard is not None:
                 left = self.last_heard + self.idle_seconds - time.monotonic()
                 if left <= 0:
                     raise _Quit(f"the page has been silent for {self.idle_seconds:g} s (closed?)")
-                self.server.timeout = left
-            self.server.handle_request()
+            self.server.serve_ready(left)
         return self.action
 
     # -- the game ----------------------------------------------------------------------------
