@@ -179,6 +179,19 @@ def test_hostile_title_and_code_are_text_not_markup(capsys, tmp_path):
     assert "# </pre><script>alert(1)</script>" in page.text_in("pre")
 
 
+def test_ctrl_c_writes_the_report_of_what_was_finished(capsys, tmp_path):
+    from test_long_runs import INTERRUPTED  # two scenarios, the second Ctrl-C'd in its second trial
+
+    path = scenario_file(tmp_path, "interrupted.py", INTERRUPTED)
+    report = tmp_path / "interrupted.html"
+    status, _, _ = run_cli(capsys, "run", str(path), "--no-fast", "-m", METHOD, "--quiet", "--html", str(report))
+    assert status == 130
+    page = read(report)
+    summary = {row[0]: row for row in page.rows if row and row[0] in ("finished", "interrupted")}
+    assert summary["finished"][3] == "exact: 40 of 40 updates"
+    assert summary["interrupted"][3] == "interrupted after 1 of 5 trials: exact: 20 of 20 updates"
+
+
 @pytest.mark.parametrize("command", [["run", "raw-value"], ["explore", "raw-value"]])
 def test_bad_html_path_is_one_line_and_exit_2_before_anything_runs(capsys, tmp_path, command):
     for bad in (str(tmp_path), str(tmp_path / "missing" / "r.html"), "/proc/racecourse-report.html"):
