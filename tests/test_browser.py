@@ -117,6 +117,15 @@ def test_deadlock_reached_by_clicking(browser, play_web, tmp_path):
     quit_play(browser, play)
 
 
+def test_closing_the_page_stops_the_game(browser, play_web):
+    play = open_play(browser, play_web, "raw-value")
+    step(browser, 0, "0")
+    browser.open("about:blank")  # the page goes away: it says goodbye, and no page asks again
+    status, out, err = play.finish(timeout=60)
+    assert status == 0, err
+    assert "stopped: the page was closed; every worker process has ended" in out
+
+
 def save_screenshot(browser: Browser, directory: os.PathLike, name: str = "play-web.png") -> None:
     path = os.path.join(directory, name)
     data = browser.screenshot(path)

@@ -132,20 +132,46 @@ def test_the_server_binds_only_the_loopback_address(play_web):
     assert play.finish()[0] == 0
 
 
-@pytest.mark.usefixtures("nothing_left_behind")
-def test_a_silent_page_stops_the_game(capsys):
-    """The page's heartbeat stopped (closed): play() returns once it has been silent for
-    idle_seconds, and the controller's workers stop with it."""
+def play_until_it_stops(before: Callable[[WebPlay], None], idle_seconds: float = 0.2) -> str:
+    """Run a game in this process whose page never asks for anything, after ``before``
+    (what the page did last); why it stopped. The workers stop with it."""
     scenario = catalogue.resolve_one("raw-value")
     with Controller(scenario, 2, 1, METHOD, lines=True) as controller:
-        game = WebPlay(controller, scenario, idle_seconds=0.2, say=lambda text: None)
+        game = WebPlay(controller, scenario, idle_seconds=idle_seconds, say=lambda text: None)
         game.start()
         try:
-            game.heard()  # as if the page had connected, then closed
-            started = time.monotonic()
-            why = game.play()
+            before(game)
+            return game.play()
         finally:
             game.close()
-    assert why == "the page has been silent for 0.2 s (closed?)"
+
+
+@pytest.mark.usefixtures("nothing_left_behind")
+def test_a_silent_page_stops_the_game():
+    """The page's heartbeat stopped (a crashed browser): play() returns once the page has
+    been silent for idle_seconds."""
+    started = time.monotonic()
+    assert play_until_it_stops(WebPlay.heard) == "the page has been silent for 0.2 s (closed?)"
     assert 0.2 <= time.monotonic() - started < 10
 
+
+@pytest.mark.usefixtures("nothing_left_behind")
+def test_a_page_that_says_goodbye_stops_the_game_unless_it_comes_back(monkeypatch):
+    monkeypatch.setattr("racecourse.web.server.BYE_SECONDS", 0.1)
+
+    def closed(game: WebPlay) -> None:
+        game.heard("first")
+        assert game.act("/bye", {"page": "first"}) == (202, {"ok": True})
+
+    def reloaded(game: WebPlay) -> None:
+        closed(game)
+        game.heard("second")  # the reloaded page asks for / at once
+
+    def reloaded_goodbye_late(game: WebPlay) -> None:
+        game.heard("first")
+        game.heard("second")  # the new page asked before the old one's goodbye arrived
+        game.act("/bye", {"page": "first"})
+
+    assert play_until_it_stops(closed, idle_seconds=60) == "the page was closed"
+    assert play_until_it_stops(reloaded) == "the page has been silent for 0.2 s (closed?)"
+    assert play_until_it_stops(reloaded_goodbye_late) == "the page has been silent for 0.2 s (closed?)"

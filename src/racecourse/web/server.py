@@ -13,15 +13,18 @@ Endpoints (JSON unless said otherwise; the page is the only client they are made
 - ``GET /state``: everything the page shows (also the page's heartbeat);
 - ``POST /step`` ``{"process": N}``: let process N perform its next operation;
 - ``POST /undo``: take back the last step (the steps before it run again, as replay does);
-- ``POST /restart``: back to the start; ``POST /quit``: stop the workers and the server.
+- ``POST /restart``: back to the start; ``POST /quit``: stop the workers and the server;
+- ``POST /bye``: the page is going away (closed, reloaded, navigated elsewhere).
 
 A POST answers at once (202); the page then asks for ``/state``, which is served once
 the step has happened. Only 127.0.0.1 is bound, a request must name that host (no DNS
 rebinding), and a POST must be JSON (a form on another site cannot send one).
 
-The server stops, and every worker with it, on ``/quit``, on Ctrl-C, and when the page
-has been silent for ``idle_seconds`` after it first connected (closed, or its tab gone:
-it asks for ``/state`` every few seconds while open).
+The server stops, and every worker with it, on ``/quit``, on Ctrl-C, when the page said
+``/bye`` and no page has asked for anything within ``BYE_SECONDS`` (a reload asks at
+once, a closed tab never does), and when the page has been silent for ``idle_seconds``
+after it first connected (it asks for ``/state`` every few seconds while open; this
+catches a page that could not say goodbye: a crashed browser, a machine gone to sleep).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import json
 import select
 import socket
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -43,6 +47,7 @@ from ..worker_code import WorkerCode, half, process_views
 
 HOST = "127.0.0.1"
 IDLE_SECONDS = 75.0  # the page's heartbeat comes every 3 s; a hidden tab's timers slow to one a minute
+BYE_SECONDS = 2.0  # after the page's goodbye, the time a reload has to ask again (it asks for / at once)
 PAGE = "play.html"
 
 
@@ -124,10 +129,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._host_ok():
             return self._json(403, {"error": "ask for 127.0.0.1 by name"})
         game = self.server.game
-        game.heard()
-        if self.path in ("/", "/index.html"):
+        path, _, query = self.path.partition("?")
+        game.heard(urllib.parse.parse_qs(query).get("page", [None])[0])
+        if path in ("/", "/index.html"):
             return self._send(200, game.page(), "text/html; charset=utf-8")
-        if self.path == "/state":
+        if path == "/state":
             return self._json(200, game.state())
         return self._json(404, {"error": f"no such page: {self.path}"})
 
@@ -144,7 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             return self._json(400, {"error": "send a JSON object"})
         game = self.server.game
-        game.heard()
+        page = body.get("page")
+        game.heard(page if isinstance(page, str) else None)
         status, answer = game.act(self.path, body)
         self._json(status, answer)
 
@@ -172,6 +179,10 @@ class WebPlay:
         self.ended: Optional[Execution] = None
         self.action: Optional[Tuple[str, int]] = None
         self.last_heard: Optional[float] = None  # None until the page first connects
+        self.leaving: Optional[float] = None  # when the page said goodbye (cleared by any later request)
+        # Each loaded page names itself in its requests: the goodbye of a page that was
+        # reloaded can arrive after the new page's first request, and must not count then.
+        self.last_page: Optional[str] = None
         # What every process was about to do after the last step: a deadlocked run ends with
         # its pending operations dropped, and the page still shows where each one is stuck.
         self.last_pending: Dict[int, Op] = {}
@@ -191,8 +202,11 @@ class WebPlay:
             self.server.server_close()
             self.server = None
 
-    def heard(self) -> None:
+    def heard(self, page: Optional[str] = None) -> None:
         self.last_heard = time.monotonic()
+        self.leaving = None
+        if page is not None:
+            self.last_page = page
 
     def page(self) -> bytes:
         return resources.files("racecourse.web").joinpath(PAGE).read_bytes()
@@ -213,6 +227,9 @@ class WebPlay:
             self.action = ("restart", 0)
         elif path == "/quit":
             self.action = ("quit", 0)
+        elif path == "/bye":
+            if body.get("page") == self.last_page:  # not a page replaced by another since
+                self.leaving = time.monotonic()
         else:
             return 404, {"error": f"no such action: {path}"}
         return 202, {"ok": True}
@@ -223,8 +240,13 @@ class WebPlay:
         self.action = None
         while self.action is None:
             left: Optional[float] = None
-            if self.last_heard is not None:
-                left = self.last_heard + self.idle_seconds - time.monotonic()
+            now = time.monotonic()
+            if self.leaving is not None:
+                left = self.leaving + BYE_SECONDS - now
+                if left <= 0:
+                    raise _Quit("the page was closed")
+            elif self.last_heard is not None:
+                left = self.last_heard + self.idle_seconds - now
                 if left <= 0:
                     raise _Quit(f"the page has been silent for {self.idle_seconds:g} s (closed?)")
             self.server.serve_ready(left)
