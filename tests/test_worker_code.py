@@ -34,11 +34,14 @@ def test_every_step_carries_its_line_only_when_asked():
         execution = replay(controller, [0] * 8 + [1] * 8, "0000000011111111")
     outer, inner = line_of("deadlock", "with source.get_lock()"), line_of("deadlock", "with target.get_lock()")
     debit, credit = line_of("deadlock", "source.value -= 1"), line_of("deadlock", "target.value += 1")
-    # Inside transfer(), a helper of the worker's file: the innermost line there, not the call;
-    # a with block's release is reported on its with line.
-    assert [(step.kind, step.line) for step in execution.steps[:8]] == [
+    # Inside transfer(), a helper of the worker's file: the innermost line there, not the call.
+    assert [(step.kind, step.line) for step in execution.steps[:6]] == [
         ("acquire", outer), ("acquire", inner), ("read", debit), ("write", debit), ("read", credit),
-        ("write", credit), ("release", inner), ("release", outer)]
+        ("write", credit)]
+    # A with block's release (its __exit__) is on the with line from CPython 3.10, on the
+    # block's last line in 3.9 and PyPy 3.9: the interpreter's own line, either way.
+    releases = [(step.kind, step.line) for step in execution.steps[6:8]]
+    assert releases in ([("release", inner), ("release", outer)], [("release", credit), ("release", credit)])
     with Controller(scenario, 2, 1, METHOD) as controller:
         execution = replay(controller, [0] * 8 + [1] * 8, "0000000011111111")
     assert {step.line for step in execution.steps} == {None}
