@@ -82,7 +82,9 @@ def started_plays() -> Iterator[Callable[..., Play]]:
     yield start
     for play in started:
         if play.process.poll() is None:
-            play.process.kill()
+            # The whole session it leads: a SIGKILLed parent leaves its fork workers
+            # waiting (each holds its siblings' command pipes), so they go by group.
+            os.killpg(play.process.pid, signal.SIGKILL)
             play.process.wait()
             pytest.fail("the play server was still running at the end of the test")
         assert leftover_processes(play.process.pid) == []
