@@ -11,6 +11,11 @@ busy spell on a shared machine does not fall on one cell only; the table shows t
 round and, in brackets, the best.
 
     python benchmarks/control_throughput.py [--seconds S] [--rounds R] [--methods fork,spawn,forkserver]
+    python benchmarks/control_throughput.py --lines [...]
+
+--lines measures, side by side in the same rounds, controllers whose operations also report
+the worker's line (what ``play`` shows the code with: a frame walk per operation in the
+worker) against the same controllers without, and prints the ratio per cell.
 
 Goal: at least 1,000 schedules/s at 2 x 1 under every start method on a 2-core machine.
 """
@@ -22,7 +27,7 @@ import os
 import statistics
 import time
 from contextlib import ExitStack
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from racecourse import catalogue
 from racecourse.control import Controller
@@ -51,25 +56,38 @@ def restarted(scenario, processes: int, ops: int, method: str, count: int) -> fl
     return count / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell (default 3)")
-    parser.add_argument("--rounds", type=int, default=6, help="rounds the time is split into (default 6)")
-    parser.add_argument("--methods", default=",".join(available_start_methods()))
-    args = parser.parse_args()
+Cell = Tuple[Any, ...]
+
+
+def interleaved_rounds(cells: Dict[Cell, Tuple[str, int, int, bool]], args: argparse.Namespace) -> Dict[Cell, List[float]]:
+    """Schedules/s of each cell's controller (start method, processes, ops, lines), in
+    ``args.rounds`` rounds that take every cell in turn."""
     scenario = catalogue.resolve_one("raw-value")
-    methods = [m for m in args.methods.split(",") if m]
-    rates: Dict[Tuple[str, int, int], List[float]] = {}
+    rates: Dict[Cell, List[float]] = {}
     with ExitStack() as stack:
-        controllers = {
-            (method, p, k): stack.enter_context(Controller(scenario, p, k, method))
-            for method in methods for p, k in SIZES
-        }
+        controllers = {cell: stack.enter_context(Controller(scenario, p, k, method, lines=lines))
+                       for cell, (method, p, k, lines) in cells.items()}
         for controller in controllers.values():
             one_round(controller, 0.2)  # warm up
         for _ in range(args.rounds):
             for cell, controller in controllers.items():
                 rates.setdefault(cell, []).append(one_round(controller, args.seconds / args.rounds))
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per cell (default 3)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds the time is split into (default 6)")
+    parser.add_argument("--methods", default=",".join(available_start_methods()))
+    parser.add_argument("--lines", action="store_true", help="compare controllers that report lines with those that do not")
+    args = parser.parse_args()
+    if args.lines:
+        compare_lines(args)
+        return
+    scenario = catalogue.resolve_one("raw-value")
+    methods = [m for m in args.methods.split(",") if m]
+    rates = interleaved_rounds({(method, p, k): (method, p, k, False) for method in methods for p, k in SIZES}, args)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"raw-value, every interleaving again and again; schedules/s, median of {args.rounds} rounds "
           f"[best]; {os.cpu_count()} cores, load average {load:.1f}")
@@ -84,6 +102,22 @@ def main() -> None:
         gain = statistics.median(rates[(method, 2, 1)]) / fresh
         print(f"{method:<13}{cells}{fresh:>13,.1f}{gain:>11,.0f}x")
     print("goal: >= 1,000 schedules/s at 2 x 1 under every start method")
+
+
+def compare_lines(args: argparse.Namespace) -> None:
+    """Schedules/s with and without the line of each operation, interleaved round by round."""
+    methods = [m for m in args.methods.split(",") if m]
+    rates = interleaved_rounds({(method, p, k, lines): (method, p, k, lines)
+                                for method in methods for p, k in SIZES for lines in (False, True)}, args)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"raw-value, schedules/s without and with each operation's line, median of {args.rounds} rounds; "
+          f"{os.cpu_count()} cores, load average {load:.1f}")
+    print(f"{'start method':<13}{'size':>6}{'without':>10}{'with lines':>12}{'ratio':>8}")
+    for method in methods:
+        for p, k in SIZES:
+            without = statistics.median(rates[(method, p, k, False)])
+            with_lines = statistics.median(rates[(method, p, k, True)])
+            print(f"{method:<13}{f'{p}x{k}':>6}{without:>10,.0f}{with_lines:>12,.0f}{with_lines / without:>8.3f}")
 
 
 if __name__ == "__main__":

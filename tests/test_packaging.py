@@ -48,6 +48,7 @@ def test_every_package_directory_is_in_the_wheel(wheel_from_sdist: zipfile.ZipFi
         shipped = init.relative_to(ROOT / "src").as_posix()
         assert shipped in names, f"{shipped} is missing: add its package to pyproject's packages"
     assert "racecourse/py.typed" in names
+    assert "racecourse/web/play.html" in names  # package data: the page play --web serves
 
 
 def test_every_scenario_file_is_in_the_wheel(wheel_from_sdist: zipfile.ZipFile) -> None:

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional, TypeVar
 
 from .. import catalogue
 from ..control import (
@@ -32,12 +32,25 @@ from ..control import (
     timeline_svg,
     timeline_text,
 )
-from ..control.engine import describe_op
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, table, use_colour
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
-from .options import MAX_BUDGET, UsageError, add_json, add_progress, add_start_method, bounded, chosen_start_methods, seconds
+from ..web import server as play_server
+from ..worker_code import WorkerCode, code_timeline, listing, process_views, where
+from .options import (
+    MAX_BUDGET,
+    UsageError,
+    add_html,
+    add_json,
+    add_progress,
+    add_start_method,
+    bounded,
+    check_html_path,
+    chosen_start_methods,
+    seconds,
+    write_html,
+)
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16
@@ -76,6 +89,7 @@ def add_parser(subparsers: Any) -> None:
     add_json(parser)
     parser.add_argument("--svg", metavar="FILE", help="write the first failing schedule's timeline as SVG "
                         "(one start method)")
+    add_html(parser)
     parser.set_defaults(handler=explore_command)
 
     again = subparsers.add_parser(
@@ -89,6 +103,8 @@ def add_parser(subparsers: Any) -> None:
     add_start_method(again)
     add_json(again)
     again.add_argument("--svg", metavar="FILE", help="also write the timeline as SVG")
+    again.add_argument("--code", action="store_true",
+                       help="also show the worker's source and, for every step, the line it ran and which half of a += it was")
     again.set_defaults(handler=replay_command)
 
     play = subparsers.add_parser(
@@ -99,6 +115,10 @@ def add_parser(subparsers: Any) -> None:
     play.add_argument("scenario", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
     _sizes(play)
     add_start_method(play)
+    play.add_argument("--no-code", dest="code", action="store_false",
+                      help="do not show the worker's source with each process's line at every step")
+    play.add_argument("--web", action="store_true",
+                      help="play in a local page instead (127.0.0.1, a free port, printed), on the same processes")
     play.set_defaults(handler=play_command)
 
 
@@ -159,12 +179,14 @@ def explore_command(args: argparse.Namespace) -> int:
     if args.svg and isinstance(args.start_method, list):
         raise UsageError("--svg writes one timeline: give one --start-method with it")
     _check_svg_path(args.svg)
+    check_html_path(args.html)
     results: List[Exploration] = []
     for method in methods:
         result = _explore_one(args, scenario, method)
         if result is None:
             return EXIT_FAILED
         results.append(result)
+    write_html(args.html, results)
     if not isinstance(args.start_method, list):
         return _show_one(args, scenario, results[0])
     if args.json:
@@ -278,7 +300,7 @@ def replay_command(args: argparse.Namespace) -> int:
     _check_svg_path(args.svg)
 
     def run() -> Execution:
-        with Controller(scenario, processes, ops, args.start_method, args.timeout) as controller:
+        with Controller(scenario, processes, ops, args.start_method, args.timeout, lines=args.code) as controller:
             return replay(controller, sized.steps, args.schedule)
 
     try:
@@ -291,6 +313,10 @@ def replay_command(args: argparse.Namespace) -> int:
         print(json.dumps(ScheduleRun(execution, scenario).to_json(), indent=2))
     else:
         print(timeline_text(execution, scenario.id, method, colour=use_colour(sys.stdout)))
+        code = WorkerCode.of(scenario) if args.code else None
+        if code is not None:
+            print()
+            print(code_timeline(execution, code))
     return _status(scenario, method, execution)
 
 
@@ -316,28 +342,17 @@ def _ask(prompt: str) -> str:
     return line.strip().lower()
 
 
-def _show_state(run: RunState, controller: Controller, last: Optional[Step]) -> None:
+def _show_state(run: RunState, controller: Controller, last: Optional[Step], code: Optional[WorkerCode]) -> None:
+    """The shared state, the worker's code with each process's line, and each process."""
     state = controller.state_text(last)
     if state:
         print(f"  shared: {state}")
-    holders: Dict[str, List[int]] = {}
-    for step in run.steps:  # who holds which lock now, from the steps so far
-        if step.kind == "acquire" or (step.kind == "try-acquire" and step.value):
-            holders.setdefault(step.key, []).append(step.process)
-        elif step.kind == "release" and holders.get(step.key):
-            holders[step.key].pop()
-    for process in range(controller.processes):
-        if process not in run.pending:
-            print(f"  process {process}: finished")
-            continue
-        op = run.pending[process]
-        if process in run.enabled:
-            print(f"  process {process}: next {describe_op(op)}")
-        else:
-            wanted = op[1] if op[0] == "acquire" else op[3]
-            owners = holders.get(wanted or "")
-            owner = str(owners[-1]) if owners else "?"
-            print(f"  process {process}: waits to {describe_op(op)} (held by process {owner})")
+    if code is not None:
+        at = {process: run.lines.get(process) if process in run.pending else None
+              for process in range(controller.processes)}
+        print("\n".join(("  " + line).rstrip() for line in listing(code, at)))
+    for view in process_views(controller.processes, run.pending, run.enabled, run.lines, run.steps, code):
+        print(f"  {view.describe()}")
 
 
 def play_command(args: argparse.Namespace) -> int:
@@ -345,8 +360,10 @@ def play_command(args: argparse.Namespace) -> int:
     processes, ops = args.processes or 2, 1 if args.ops is None else args.ops
 
     def session() -> int:
-        with Controller(scenario, processes, ops, args.start_method, args.timeout) as controller:
-            return _play(controller, scenario)
+        with Controller(scenario, processes, ops, args.start_method, args.timeout, lines=True) as controller:
+            if args.web:
+                return _play_in_page(controller, scenario)
+            return _play(controller, scenario, WorkerCode.of(scenario) if args.code else None)
 
     try:
         return _controlled(session)
@@ -358,8 +375,9 @@ class _Player:
     """The person at the keyboard as a strategy: replays the steps chosen so far (after an
     undo), then asks for each next one."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, code: Optional[WorkerCode]) -> None:
         self.controller = controller
+        self.code = code
         self.chosen: List[int] = []
         self.replaying = 0
 
@@ -367,7 +385,7 @@ class _Player:
         position = len(run.schedule)
         if position < self.replaying:
             return self.chosen[position]
-        _show_state(run, self.controller, run.steps[-1] if run.steps else None)
+        _show_state(run, self.controller, run.steps[-1] if run.steps else None, self.code)
         options = ", ".join(str(p) for p in run.enabled)
         while True:
             answer = _ask(f"who goes next? [{options}; u undo; q quit] ")
@@ -387,16 +405,20 @@ class _Player:
     def on_step(self, run: RunState, step: Step) -> None:
         if len(run.steps) <= self.replaying:
             return
-        print(f"step {len(run.steps)}: process {step.process}: {step.describe()}")
+        at = where(step.kind, step.line, self.code)
+        print(f"step {len(run.steps)}: process {step.process}: {step.describe()}" + (f" ({at})" if at else ""))
         if step.lost:
             print(paint(f"  an update was lost: process {step.process} {step.lost}", "red"))
 
 
-def _play(controller: Controller, scenario: Scenario) -> int:
+def _play(controller: Controller, scenario: Scenario, code: Optional[WorkerCode]) -> int:
     print(paint(f"{scenario.id}: {scenario.title}", "bold"))
     print(f"You are the scheduler: {sizes(controller.processes, controller.ops)}, {controller.start_method}. "
           "Type a process number to let it perform its next operation, u to undo, q to quit.")
-    player = _Player(controller)
+    if code is not None:
+        print(f"The worker ({code.where}); the numbers left of each line are the processes whose next "
+              "operation is there.")
+    player = _Player(controller, code)
     while True:
         player.replaying = len(player.chosen)
         try:
@@ -416,6 +438,18 @@ def _play(controller: Controller, scenario: Scenario) -> int:
             player.chosen.pop()
             continue
         return EXIT_OK
+
+
+# How many schedules --web explores, on the game's own workers before the page opens, for
+# its "show me a failing schedule" hint (2 x 1 needs a handful; larger sizes may stop short).
+HINT_BUDGET = 2_000
+
+
+def _play_in_page(controller: Controller, scenario: Scenario) -> int:
+    hint = explore(scenario, strategy="exhaustive", budget=HINT_BUDGET, controller=controller)
+    why = play_server.serve(controller, scenario, hint, say=lambda text: print(text, flush=True))
+    print(f"stopped: {why}; every worker process has ended")
+    return EXIT_OK
 
 
 def _show_ending(execution: Execution, scenario: Scenario) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 from .. import remote
 from ..errors import RacecourseError
 from ..sharing import available_start_methods
+from ..web import report as html_report
 
 MAX_PROCESSES = 256
 # Upper limits, so that a typo (an extra digit, 1e9) is refused rather than run for hours
@@ -106,6 +107,27 @@ def add_progress(parser: argparse.ArgumentParser) -> None:
                        help="show progress on stderr from the start, even when it is not a terminal")
     group.add_argument("--quiet", "-q", dest="progress", action="store_const", const="never",
                        help="no progress on stderr")
+
+
+def add_html(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report (verdicts, outcome "
+                        "charts, lessons, code, failing timelines) to FILE")
+
+
+def check_html_path(path: Optional[str]) -> None:
+    """A --html path that cannot be written is bad usage, found before anything runs."""
+    try:
+        html_report.check_path(path)
+    except html_report.UnwritableReport as error:
+        raise UsageError(str(error)) from None
+
+
+def write_html(path: Optional[str], results: Sequence[html_report.AnyResult]) -> None:
+    """The --html report; a write that fails after all (a full disk) is one line, status 2."""
+    try:
+        html_report.write(path, results)
+    except html_report.UnwritableReport as error:
+        raise UsageError(str(error)) from None
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

@@ -24,14 +24,17 @@ from .options import (
     MAX_TRIALS,
     UsageError,
     add_authkey_file,
+    add_html,
     add_json,
     add_progress,
     add_sizes,
     add_start_method,
     bounded,
+    check_html_path,
     chosen_start_methods,
     connect_address,
     seconds,
+    write_html,
 )
 
 
@@ -63,6 +66,7 @@ def add_parser(subparsers: Any) -> None:
     add_authkey_file(parser, "file holding the authkey of the --connect server")
     add_progress(parser)
     add_json(parser)
+    add_html(parser)
     parser.set_defaults(handler=run_command)
 
 
@@ -166,6 +170,7 @@ def _run_one(
 def run_command(args: argparse.Namespace) -> int:
     scenarios = selected(args)  # usage errors surface here, before anything starts
     _check_fast(args, scenarios)
+    check_html_path(args.html)
     server = endpoint(args)
     if server is not None and not any(uses_remote_manager(s.build) for s in scenarios):
         which = scenarios[0].id if len(scenarios) == 1 else "none of these scenarios"
@@ -208,7 +213,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _print_results(args: argparse.Namespace, results: List[AnyResult], as_list: bool) -> None:
     """The table (or JSON) of ``results``; ``as_list``: several scenarios were asked for, so
-    JSON is a list even when fewer have results (an interrupted run)."""
+    JSON is a list even when fewer have results (an interrupted run). --html: the report too."""
+    write_html(args.html, results)
     if args.json:
         if results or as_list:
             payload: Any = [r.to_json() for r in results] if as_list else results[0].to_json()

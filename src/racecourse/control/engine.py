@@ -66,9 +66,10 @@ class Abandon(Exception):
 
 
 def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: int, pipes: Tuple[Any, Any],
-                parent_locks: Dict[str, str]) -> None:
+                parent_locks: Dict[str, str], lines: bool = False) -> None:
     """One controlled worker: wraps its shared objects once, then runs the worker each time
-    the parent says so, until told to quit (module-level so that spawn can import it)."""
+    the parent says so, until told to quit (module-level so that spawn can import it).
+    ``lines``: each operation also tells the line of the worker's file it comes from."""
     leave_signals_to_parent()
     commands, messages = pipes  # referenced until the end: these Connections own the descriptors
     channel = Channel(commands.fileno(), messages.fileno())
@@ -79,6 +80,8 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
         instrument_module_locks(worker.__globals__, parent_locks, channel, locks)
         arguments.update(ops=ops, index=index, processes=processes)
         run_worker = bound_call(worker, arguments)  # the signature is read once, not per schedule
+        code = getattr(worker, "__code__", None)
+        channel.source = code.co_filename if lines and code is not None else None
         activate(channel)
         channel.send(("ready", None))
     except BaseException as error:
@@ -203,9 +206,9 @@ class _Peek:
 class Step:
     """One visible operation as it happened."""
 
-    __slots__ = ("process", "kind", "key", "label", "value", "lost", "state")
+    __slots__ = ("process", "kind", "key", "label", "value", "lost", "state", "line")
 
-    def __init__(self, process: int, kind: str, key: str, label: str, value: Any) -> None:
+    def __init__(self, process: int, kind: str, key: str, label: str, value: Any, line: Optional[int] = None) -> None:
         self.process = process
         self.kind = kind
         self.key = key
@@ -213,6 +216,7 @@ class Step:
         self.value = value
         self.lost: Optional[str] = None  # set on a write that overwrote another process's update
         self.state: Optional[str] = None  # the shared state after the step (replay and play)
+        self.line = line  # the line of the worker's file it ran from (a Controller made with lines=True)
 
     def describe(self) -> str:
         kind, label, value = self.kind, self.label, self.value
@@ -248,7 +252,7 @@ def describe_op(op: Op) -> str:
 class RunState:
     """What a strategy sees when it chooses the next process."""
 
-    __slots__ = ("schedule", "steps", "pending", "enabled", "controller")
+    __slots__ = ("schedule", "steps", "pending", "enabled", "controller", "lines")
 
     def __init__(self, controller: "Controller") -> None:
         self.controller = controller
@@ -256,6 +260,8 @@ class RunState:
         self.steps: List[Step] = []
         self.pending: Dict[int, Op] = {}
         self.enabled: List[int] = []
+        # The line of the worker's file each pending operation comes from (Controller(lines=True)).
+        self.lines: Dict[int, Optional[int]] = {}
 
 
 Chooser = Callable[[RunState], int]
@@ -305,13 +311,14 @@ class Controller:
     """
 
     def __init__(self, scenario: Scenario, processes: int = 2, ops: int = 1, start_method: Optional[str] = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, lines: bool = False) -> None:
         refuse_uncontrollable(scenario)
         assert scenario.worker is not None
         self.scenario = scenario
         self.processes = processes
         self.ops = ops
         self.timeout = timeout
+        self.lines = lines  # each operation carries its line in the worker (play shows the code)
         self.share = Share(start_method)
         self.start_method = self.share.start_method
         check_importable_worker(scenario, self.start_method)  # before build() makes anything
@@ -357,7 +364,7 @@ class Controller:
             process = ctx.Process(
                 target=_child_main,
                 args=(self.scenario.child_target, self.shared, index, self.processes, self.ops,
-                      (their_commands, theirs), parent_locks),
+                      (their_commands, theirs), parent_locks, self.lines),
                 name=f"racecourse-control-{self.scenario.id}-{index}",
                 daemon=True,
             )
@@ -451,7 +458,7 @@ class Controller:
         for fd in self._command_fds:
             os.write(fd, RUN)
         for index in range(self.processes):
-            self._settle(index, self._receive(index), pending, execution)
+            self._settle(index, self._receive(index), run, execution)
 
         def runnable(process: int) -> bool:
             kind, key, _label, needs, reentrant = pending[process]
@@ -483,7 +490,7 @@ class Controller:
             os.write(self._command_fds[process], GO)
             message = self._receive(process)
             kind, key, label, _needs, _reentrant = op
-            step = Step(process, kind, key, label, message[1])
+            step = Step(process, kind, key, label, message[1], run.lines.get(process))
             number = len(run.steps)
             if kind == READ:
                 last_read[(process, key)] = number
@@ -507,7 +514,7 @@ class Controller:
                     del holder[key]
             run.steps.append(step)
             run.schedule.append(process)
-            self._settle(process, message, pending, execution)
+            self._settle(process, message, run, execution)
             if watch:
                 step.state = self.state_text(step)
             if on_step is not None:
@@ -520,11 +527,12 @@ class Controller:
         self._judge(execution)
         return execution
 
-    def _settle(self, process: int, message: Tuple[Any, ...], pending: Dict[int, Op], execution: Execution) -> None:
-        """File a worker's message: its next operation, or that it finished or raised."""
+    def _settle(self, process: int, message: Tuple[Any, ...], run: RunState, execution: Execution) -> None:
+        """File a worker's message: its next operation (and its line), or that it finished or raised."""
         tag = message[0]
         if tag == "op":
-            pending[process] = message[2:]
+            run.pending[process] = message[2:7]
+            run.lines[process] = message[7]
         elif tag == "error":
             execution.errors[process] = (message[2], message[3])
         elif tag != "done":

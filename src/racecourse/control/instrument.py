@@ -21,7 +21,9 @@ import multiprocessing.synchronize as synchronize
 import os
 import pickle
 import struct
+import sys
 from multiprocessing import shared_memory
+from types import FrameType
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from ..errors import RacecourseError
@@ -103,13 +105,14 @@ def read_command(fd: int) -> bytes:
 class Channel:
     """The worker's end of the conversation with the controller."""
 
-    __slots__ = ("commands", "messages", "prev", "aborting")
+    __slots__ = ("commands", "messages", "prev", "aborting", "source")
 
     def __init__(self, commands: int, messages: int) -> None:
         self.commands = commands  # the descriptors of the two one-way pipes
         self.messages = messages
         self.prev: Any = None  # the value of the last operation, sent with the next message
         self.aborting = False
+        self.source: Optional[str] = None  # the worker's file: each operation then tells its line there
 
     def send(self, message: Tuple[Any, ...]) -> None:
         write_message(self.messages, message)
@@ -119,11 +122,23 @@ class Channel:
             if kind in (ACQUIRE, TRY_ACQUIRE, CHECKPOINT):
                 raise Aborted()
             return
-        write_message(self.messages, ("op", self.prev, kind, key, label, needs, reentrant))
+        write_message(self.messages, ("op", self.prev, kind, key, label, needs, reentrant, self._line()))
         self.prev = None
         if read_command(self.commands) != GO:
             self.aborting = True
             raise Aborted()
+
+    def _line(self) -> Optional[int]:
+        """The line in the worker's file that this operation comes from: the innermost frame
+        of that file (the worker, or a helper of its module such as deadlock's transfer());
+        racecourse's wrappers are further down. None when not asked for."""
+        source = self.source
+        if source is None:
+            return None
+        frame: Optional[FrameType] = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename != source:
+            frame = frame.f_back
+        return frame.f_lineno if frame is not None else None
 
 
 _ACTIVE: Optional[Channel] = None
