@@ -126,12 +126,13 @@ def test_json_keys_in_the_readme_are_the_ones_the_code_prints(capsys):
 
     from racecourse import catalogue
     from racecourse.results import Failure, FastRunResult, RunResult, TrialResult
+    from racecourse.sharing import available_start_methods
     from support import run_cli, start_methods
 
     method = start_methods()[0]
     documented = _documented_keys()
     assert set(documented) == {"run", "trial", "failure", "fast run", "histogram row", "explore", "first failure",
-                               "replay", "step"}
+                               "replay", "step", "provenance", "traced object", "diff", "diff method"}
 
     def check(name, data, sometimes=False):
         always, extra = documented[name]
@@ -167,3 +168,14 @@ def test_json_keys_in_the_readme_are_the_ones_the_code_prints(capsys):
     replayed = json.loads(out)
     check("replay", replayed)
     check("step", replayed["steps"][0])
+
+    _, out, _ = run_cli(capsys, "explain", "raw-value", "--provenance", "-m", method, "--json")
+    (traced,) = json.loads(out)
+    check("provenance", traced)
+    check("traced object", traced["objects"][0])
+    # Two methods, neither of them fork: this process may be an xdist worker, which must not fork.
+    unforked = ",".join(m for m in available_start_methods() if m != "fork")
+    _, out, _ = run_cli(capsys, "diff", "raw-value", "--schedule", "2x1:0110", "-m", unforked, "--json")
+    compared = json.loads(out)
+    check("diff", compared)
+    check("diff method", compared["methods"][0])

@@ -19,12 +19,12 @@ from .. import __version__
 from ..catalogue import BadScenarioFile, UnknownScenario
 from ..results import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..sharing import available_start_methods, default_start_method
-from . import bench, browse, explore, run, serve, tour
+from . import bench, browse, diff, explore, run, serve, tour
 from .options import UsageError
 
 # The subcommand modules, in the order `racecourse --help` lists them. Each provides
 # add_parser(subparsers), which registers its handler as `handler`.
-COMMANDS = [browse, run, explore, tour, bench, serve]
+COMMANDS = [browse, run, explore, diff, tour, bench, serve]
 
 
 class _Parser(argparse.ArgumentParser):
