@@ -204,7 +204,7 @@ def test_a_size_that_cannot_race_says_so(argv, verdict, capsys, monkeypatch):
 def test_bare_racecourse_is_one_line_of_usage_on_stderr(capsys):
     status, out, err = run_cli(capsys)
     assert status == 2 and out == ""
-    assert err.strip() == ("racecourse: give a command (list, explain, run, explore, replay, play, tour, bench, "
+    assert err.strip() == ("racecourse: give a command (list, explain, run, explore, replay, play, diff, tour, bench, "
                            "serve); 'racecourse --help' explains them")
 
 
