@@ -9,7 +9,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 from .. import catalogue, fast_trials, remote, stress_runner
 from ..model import Scenario
-from ..report import ProgressLine, failure_details, histogram_table, run_table, start_method_causes
+from ..report import ProgressLine, failure_details, histogram_table, output_width, run_table, start_method_causes, table
 from ..results import (
     EXIT_BROKEN,
     EXIT_FAILED,
@@ -64,6 +64,10 @@ def add_parser(subparsers: Any) -> None:
                         help="the 'racecourse serve' server that remote-manager scenarios use "
                         "(default: each trial starts its own on 127.0.0.1)")
     add_authkey_file(parser, "file holding the authkey of the --connect server")
+    parser.add_argument("--cross-check", action="store_true",
+                        help="racecourse checks itself: every outcome real runs observe (fast trials, or stress "
+                        "trials where fast ones cannot run) must be one that exhaustive exploration at the same size "
+                        "reaches (default size 2 x 1; trials: 2,000 fast or 20 stress)")
     add_progress(parser)
     add_json(parser)
     add_html(parser)
@@ -169,6 +173,8 @@ def _run_one(
 
 def run_command(args: argparse.Namespace) -> int:
     scenarios = selected(args)  # usage errors surface here, before anything starts
+    if args.cross_check:
+        return cross_check_command(args, scenarios)
     _check_fast(args, scenarios)
     check_html_path(args.html)
     server = endpoint(args)
@@ -237,3 +243,48 @@ def _print_tables(results: List[AnyResult]) -> None:
     blocks: List[Optional[str]] = [run_table(stressed) if stressed else None]
     blocks.extend(histogram_table(r) for r in results if isinstance(r, FastRunResult))
     print("\n\n".join(b for b in blocks if b))
+
+
+def cross_check_command(args: argparse.Namespace, scenarios: List[Scenario]) -> int:
+    """``run --cross-check``: real runs against exhaustive exploration, one row per scenario and method."""
+    from ..control.engine import refuse_uncontrollable
+    from ..control.instrument import Uncontrollable
+    from ..crosscheck import cross_check
+
+    if args.fast is not None or args.connect or args.html:
+        raise UsageError("--cross-check chooses its own trials: not with --fast, --no-fast, --connect or --html")
+    checkable, refused = [], []
+    for scenario in scenarios:
+        try:
+            refuse_uncontrollable(scenario)
+            checkable.append(scenario)
+        except Uncontrollable as error:
+            refused.append(error)
+    if refused and not args.all:
+        raise UsageError(str(refused[0]))
+    processes, ops = args.processes or 2, 1 if args.ops is None else args.ops
+    results = []
+    for scenario in checkable:
+        if scenario.expect.value == "deadlock":
+            continue  # its trials never end: there is no outcome to compare
+        for method in chosen_start_methods(args.start_method):
+            try:
+                results.append(cross_check(scenario, processes=processes, ops=ops, start_method=method,
+                                           trials=args.trials, timeout=args.timeout or 10.0))
+            except Uncontrollable as error:  # found out once its state was built: nothing to control
+                if not args.all:
+                    raise UsageError(str(error)) from None
+                refused.append(error)
+                break
+    if args.json:
+        data = [result.to_json() for result in results]
+        print(json.dumps(data if args.all or len(data) != 1 else data[0], indent=2))
+    else:
+        rows = [[r.scenario.id, r.start_method, f"{r.processes}x{r.ops}", r.mode, f"{r.trials:,}",
+                 f"{r.schedules:,}", "agrees" if r.ok else "MISSED" if r.unreachable else "incomplete", r.verdict()]
+                for r in results]
+        print(table(["scenario", "method", "size", "runs", "trials", "schedules", "result", "verdict"], rows,
+                    output_width()))
+        if args.all and refused:
+            print(f"not cross-checked (control cannot run them): {len(refused)} program or unshared scenarios")
+    return max((result.exit_status for result in results), default=EXIT_OK)
