@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional, TypeVar
 
 from .. import catalogue
 from ..control import (
@@ -23,6 +23,7 @@ from ..control import (
     RunState,
     ScheduleError,
     ScheduleRun,
+    Status,
     Step,
     Uncontrollable,
     explore,
@@ -320,12 +321,6 @@ def _show_state(run: RunState, controller: Controller, last: Optional[Step]) -> 
     state = controller.state_text(last)
     if state:
         print(f"  shared: {state}")
-    holders: Dict[str, List[int]] = {}
-    for step in run.steps:  # who holds which lock now, from the steps so far
-        if step.kind == "acquire" or (step.kind == "try-acquire" and step.value):
-            holders.setdefault(step.key, []).append(step.process)
-        elif step.kind == "release" and holders.get(step.key):
-            holders[step.key].pop()
     for process in range(controller.processes):
         if process not in run.pending:
             print(f"  process {process}: finished")
@@ -334,10 +329,7 @@ def _show_state(run: RunState, controller: Controller, last: Optional[Step]) -> 
         if process in run.enabled:
             print(f"  process {process}: next {describe_op(op)}")
         else:
-            wanted = op[1] if op[0] == "acquire" else op[3]
-            owners = holders.get(wanted or "")
-            owner = str(owners[-1]) if owners else "?"
-            print(f"  process {process}: waits to {describe_op(op)} (held by process {owner})")
+            print(f"  process {process}: waits to {describe_op(op)} ({run.sync.waiting_text(process, op)})")
 
 
 def play_command(args: argparse.Namespace) -> int:
@@ -419,7 +411,7 @@ def _play(controller: Controller, scenario: Scenario) -> int:
 
 
 def _show_ending(execution: Execution, scenario: Scenario) -> None:
-    if execution.status == "deadlock":
+    if execution.status is Status.DEADLOCK:
         print(paint(f"deadlock reached: {execution.deadlock}", "red"))
     else:
         lost = execution.lost_updates

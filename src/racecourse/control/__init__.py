@@ -18,6 +18,7 @@ from .engine import (
     Controller,
     Execution,
     RunState,
+    Status,
     Step,
     refuse_uncontrollable,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "Failure",
     "RunState",
     "STRATEGIES",
+    "Status",
     "ScheduleError",
     "ScheduleRun",
     "Step",

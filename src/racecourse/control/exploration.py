@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 from ..catalogue import replay_command
 from ..model import Expect, Scenario
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, no_race_possible, sizes
-from .engine import ControlError, Controller, Execution, Step
+from .engine import ControlError, Controller, Execution, Status, Step
 from .schedule import ScheduleError
 from .strategies import STRATEGIES, Exhaustive, pct_schedules, random_schedules, replay
 from .timeline import timeline_svg, timeline_text
@@ -242,7 +242,7 @@ def explore(
             outcomes[execution.outcome] += 1
             if not execution.correct:
                 result.failing += 1
-                result.deadlocks += execution.status == "deadlock"
+                result.deadlocks += execution.status is Status.DEADLOCK
                 result.errors += bool(execution.errors) and not _documented(scenario, execution)
                 if first is None or context_switches(execution.schedule) < context_switches(first.schedule):
                     first = execution

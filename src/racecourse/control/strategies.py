@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from typing import Dict, Iterator, List, Optional, Sequence, Set
 
-from .engine import Abandon, Chooser, Controller, Execution, RunState, describe_op
+from .engine import Abandon, Chooser, Controller, Execution, RunState, Status, describe_op
 from .instrument import ACQUIRE, CHECKPOINT, READ, RELEASE, TRY_ACQUIRE, Op
 from .schedule import ScheduleError
 
@@ -58,7 +58,7 @@ def replay(controller: Controller, steps: Sequence[int], text: str, *, watch: bo
     if len(execution.schedule) < len(steps):
         raise ScheduleError(
             f"schedule {text!r} has {len(steps)} steps, but the run ended after {len(execution.schedule)}"
-            + (" in a deadlock" if execution.status == "deadlock" else "")
+            + (" in a deadlock" if execution.status is Status.DEADLOCK else "")
         )
     return execution
 
@@ -192,7 +192,7 @@ class Exhaustive:
 
         while budget is None or explored + self.pruned < budget:  # the budget counts every run
             execution = controller.run(choose)
-            if execution.status == "abandoned":
+            if execution.status is Status.ABANDONED:
                 self.pruned += 1
             else:
                 explored += 1
