@@ -285,3 +285,80 @@ def test_timeline_marks_the_lost_update_and_the_state_after_each_step():
     assert [step.state for step in execution.steps] == ["count=0", "count=0", "count=1", "count=1"]
     assert [bool(step.lost) for step in execution.steps] == [False, False, False, True]
     assert "process 1 wrote at step 3" in execution.steps[3].lost
+
+
+# -- every failing outcome, the budget, progress ----------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_failing_outcome_keeps_its_simplest_schedule_and_each_replays_to_it(method, nothing_left_behind):
+    from racecourse.control.exploration import context_switches
+    from racecourse.control.strategies import Exhaustive
+
+    scenario = catalogue.resolve_one("raw-value")
+    with Controller(scenario, 2, 2, method) as controller:
+        result = explore(scenario, controller=controller)
+        assert result.complete and result.failing
+        # The fewest context switches per failing outcome, from the same search run again.
+        fewest: Dict[str, int] = {}
+        for execution in Exhaustive(reduction=True).executions(controller, None):
+            if not execution.correct:
+                switches = context_switches(execution.schedule)
+                fewest[execution.outcome] = min(switches, fewest.get(execution.outcome, switches))
+        assert len(fewest) >= 2  # count=2 and count=3: more than one way to go wrong
+        assert {failure.outcome: context_switches(parse_schedule(failure.schedule).steps)
+                for failure in result.failures} == fewest
+        assert len(result.failures) == len(fewest)  # one each
+        switches = [context_switches(parse_schedule(failure.schedule).steps) for failure in result.failures]
+        assert switches == sorted(switches) and result.first_failure is not None
+        assert result.first_failure.sized == result.failures[0].sized
+        for failure in result.failures:  # one by one, from the sized schedule alone
+            sized = parse_schedule(failure.sized)
+            assert (sized.processes, sized.ops) == (2, 2)
+            assert replay(controller, sized.steps, failure.sized).outcome == failure.outcome
+    data = result.to_json()
+    assert [entry["outcome"] for entry in data["failures"]] == [failure.outcome for failure in result.failures]
+    assert data["first_failure"] == data["failures"][0]
+    report = result.report()
+    assert f"failing outcomes ({len(fewest)})" in report
+    assert all(failure.replay_command in report for failure in result.failures)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_deadlock_is_a_failure_of_its_own_with_who_holds_and_waits(method, nothing_left_behind):
+    result = explore(catalogue.resolve_one("deadlock"), start_method=method)
+    deadlocks = [failure for failure in result.failures if failure.deadlock]
+    assert len(deadlocks) == 1 and deadlocks[0].to_json()["deadlock"] == deadlocks[0].deadlock
+    assert "holds alice.lock and waits for bob.lock (held by process 1)" in deadlocks[0].deadlock
+
+
+def test_the_budget_counts_complete_schedules_and_pruned_ones_apart(nothing_left_behind):
+    # deadlock at 2 x 2 with sleep sets: 11 complete schedules and 8 pruned on the way.
+    scenario = catalogue.resolve_one("deadlock")
+    with Controller(scenario, 2, 2, METHODS[0]) as controller:
+        full = explore(scenario, controller=controller)
+        assert (full.schedules, full.pruned, full.complete) == (11, 8, True)
+        # A budget of 12 covers the 11 complete schedules: pruned runs do not use it up.
+        assert explore(scenario, controller=controller, budget=12).to_json()["schedules"] == 11
+        assert explore(scenario, controller=controller, budget=12).complete
+        cut = explore(scenario, controller=controller, budget=10)
+        assert (cut.schedules, cut.complete) == (10, False)
+
+
+def test_progress_is_told_every_schedule_with_an_estimate_that_ends_at_zero(nothing_left_behind):
+    told: List[Tuple[int, int, object]] = []
+
+    def progress(result, remaining):
+        told.append((result.schedules, result.failing, remaining()))
+
+    scenario = catalogue.resolve_one("raw-value")
+    result = explore(scenario, reduction=False, start_method=METHODS[0], progress=progress)
+    assert [done for done, _, _ in told] == list(range(1, 7))  # (2*2)!/(2!)^2 = 6 interleavings
+    assert told[-1] == (6, result.failing, 0)
+    # After the first schedule, the search has covered one branch at each of the first two
+    # choice points (2 runnable processes each): 1/4 of the tree, so about 3 more.
+    assert told[0][2] == 3
+    assert [failing for _, failing, _ in told] == sorted(failing for _, failing, _ in told)
+    told.clear()
+    explore(scenario, strategy="random", budget=3, start_method=METHODS[0], progress=progress)
+    assert [(done, left) for done, _, left in told] == [(1, None), (2, None), (3, None)]

@@ -122,3 +122,45 @@ def test_ctrl_c_with_json_prints_the_json_of_what_was_finished(capsys, interrupt
     assert (finished["scenario"], finished["exit_status"], "interrupted" in finished) == ("finished", 0, False)
     assert (interrupted["interrupted"], interrupted["requested_trials"], len(interrupted["trials"])) == (True, 5, 1)
     assert interrupted["exit_status"] == 130
+
+
+def test_explore_progress_goes_to_stderr_and_its_json_stays_clean(capsys):
+    status, out, err = run_cli(capsys, "explore", "raw-value", "-m", METHOD, "--progress", "--json")
+    assert status == 0 and json.loads(out)["scenario"] == "raw-value"
+    assert err.splitlines()[0] == "racecourse: raw-value: 1 schedule, 0 failing, about 3 left (estimate), budget 20,000"
+    status, out, err = run_cli(capsys, "explore", "raw-value", "-m", METHOD, "--quiet")
+    assert status == 0 and err == ""
+
+
+def test_explore_progress_on_a_terminal_is_one_line_rewritten():
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "racecourse", "explore", "raw-value", "-m", METHOD, "-s", "random", "-b", "20",
+             "--progress", "--json"],
+            stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL, timeout=120,
+        )
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # Linux: EIO once the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0 and json.loads(done.stdout)["schedules"] == 20  # stdout: the JSON alone
+    text = seen.decode()
+    assert "\rraw-value: 1 schedule, " in text and "\rraw-value: 20 schedules, " in text and "0 to go" in text
+    assert text.endswith("\r\033[K")  # the line is cleared at the end

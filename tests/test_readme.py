@@ -161,8 +161,11 @@ def test_json_keys_in_the_readme_are_the_ones_the_code_prints(capsys):
     explored = json.loads(out)
     check("explore", explored)
     check("first failure", explored["first_failure"])
+    assert explored["failures"] and all(check("first failure", failure) is None for failure in explored["failures"])
     _, out, _ = run_cli(capsys, "explore", "deadlock", "-m", method, "--json")
-    check("first failure", json.loads(out)["first_failure"], sometimes=True)
+    deadlocked = json.loads(out)
+    check("first failure", deadlocked["first_failure"], sometimes=True)
+    check("first failure", deadlocked["failures"][0], sometimes=True)
 
     _, out, _ = run_cli(capsys, "replay", "raw-value", "--schedule", "0101", "-m", method, "--json")
     replayed = json.loads(out)

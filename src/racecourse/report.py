@@ -234,7 +234,7 @@ class ProgressLine:
         self.shown = False
 
     def update(self, label: str, done: int, total: int) -> None:
-        if not self._due():
+        if not self.due():
             return
         if not self.live:
             self.note(f"{label}: {done:,} of {total:,}")
@@ -244,7 +244,8 @@ class ProgressLine:
         bar = "#" * filled + "." * (width - filled)
         self.note(f"{label:<28} [{bar}] {done}/{total}")
 
-    def _due(self) -> bool:
+    def due(self) -> bool:
+        """Whether a line would be shown now (so that a caller builds it only then)."""
         if not self.enabled:
             return False
         now = self.clock()
@@ -254,7 +255,7 @@ class ProgressLine:
 
     def note(self, text: str) -> None:
         """Show ``text`` as what is being done now: in place on a terminal, else a line."""
-        if not self._due():
+        if not self.due():
             return
         if self.live:
             self.stream.write(f"\r{text}\033[K")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -35,16 +36,31 @@ def no_race_possible(processes: int, ops: int) -> Optional[str]:
     return None
 
 
+class FailureKind(str, enum.Enum):
+    """How a trial failed to complete. A str, so that ``kind == "timeout"`` holds."""
+
+    EXCEPTION = "exception"  # a process raised
+    SIGNAL = "signal"  # a process was killed by a signal
+    EXIT = "exit"  # a process exited without reporting
+    TIMEOUT = "timeout"  # the trial did not end in time
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class Failure:
     """A trial that did not complete: which process, and what happened to it."""
 
-    kind: str  # "exception", "signal", "exit", "timeout"
+    kind: Union[FailureKind, str]  # a FailureKind once made (its value is accepted)
     message: str
     process: Optional[int] = None  # worker index, None for the parent
     traceback: str = ""
     exception_type: str = ""
     who: str = ""  # a process other than a worker or the parent, e.g. a Manager server
+
+    def __post_init__(self) -> None:
+        self.kind = FailureKind(self.kind)
 
     @property
     def origin(self) -> str:
@@ -379,7 +395,7 @@ def _header(scenario: Scenario, mode: str, start_method: str, processes: int, op
 
 def _failure_json(failure: Failure) -> Dict[str, Any]:
     return {
-        "kind": failure.kind,
+        "kind": str(failure.kind),
         "process": failure.process,
         "who": failure.origin,
         "message": failure.message,

@@ -23,6 +23,7 @@ from ..control import (
     RunState,
     ScheduleError,
     ScheduleRun,
+    Status,
     Step,
     Uncontrollable,
     explore,
@@ -32,6 +33,7 @@ from ..control import (
     timeline_svg,
     timeline_text,
 )
+from ..control.exploration import failure_list
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, table, use_colour
@@ -200,8 +202,9 @@ def _explore_one(args: argparse.Namespace, scenario: Scenario, method: Optional[
     """One exploration under ``method``; None when it broke (said on stderr)."""
     progress = ProgressLine(mode=args.progress)
 
-    def show(done: int, total: Optional[int]) -> None:
-        progress.update(scenario.id, done, total or done)
+    def show(result: Exploration, remaining: Callable[[], Optional[int]]) -> None:
+        if progress.due():  # the estimate walks the search's path: only when a line is shown
+            progress.note(progress_text(result, remaining()))
 
     try:
         return _controlled(lambda: explore(
@@ -214,6 +217,17 @@ def _explore_one(args: argparse.Namespace, scenario: Scenario, method: Optional[
         return None
     finally:
         progress.clear()
+
+
+def progress_text(result: Exploration, remaining: Optional[int]) -> str:
+    """What an exploration has done so far, in one line: schedules run, how many failed,
+    and what is left (an estimate, for exhaustive; the budget otherwise)."""
+    done = f"{result.schedules:,} schedule{'s' if result.schedules != 1 else ''}"
+    line = f"{result.scenario.id}: {done}, {result.failing:,} failing"
+    if result.strategy != "exhaustive":
+        return f"{line}, {result.budget - result.schedules:,} to go"
+    left = "" if remaining is None else f"about {remaining:,} left (estimate), "
+    return f"{line}, {left}budget {result.budget:,}"
 
 
 def _combined_status(results: List[Exploration]) -> int:
@@ -239,6 +253,8 @@ def _show_several(scenario: Scenario, results: List[Exploration]) -> None:
         if failure is not None:
             print(f"\n{result.start_method}: first failing schedule {failure.schedule}: {failure.outcome}")
             print(f"  replay: {failure.replay_command}")
+            if len(result.failures) > 1:
+                print("\n".join("  " + line for line in failure_list(result.failures)))
 
 
 def _show_one(args: argparse.Namespace, scenario: Scenario, result: Exploration) -> int:
@@ -264,6 +280,9 @@ def _show_one(args: argparse.Namespace, scenario: Scenario, result: Exploration)
         print(f"first failing schedule: {failure.schedule}  ({failure.replay_command})")
         print()
         print(failure.timeline(colour=colour))
+        if len(result.failures) > 1:
+            print()
+            print("\n".join(failure_list(result.failures)))
     print()
     mark = "green" if result.ok else "red"
     print(paint(f"{result.expect.value} scenario: {result.verdict()}", mark))
@@ -453,7 +472,7 @@ def _play_in_page(controller: Controller, scenario: Scenario) -> int:
 
 
 def _show_ending(execution: Execution, scenario: Scenario) -> None:
-    if execution.status == "deadlock":
+    if execution.status is Status.DEADLOCK:
         print(paint(f"deadlock reached: {execution.deadlock}", "red"))
     else:
         lost = execution.lost_updates

@@ -23,7 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Dict, List
 
 if TYPE_CHECKING:
-    from .engine import Abandon, ControlError, Controller, Execution, RunState, Step, refuse_uncontrollable
+    from .engine import Abandon, ControlError, Controller, Execution, RunState, Status, Step, refuse_uncontrollable
     from .exploration import DEFAULT_BUDGET, Exploration, Failure, ScheduleRun, explore
     from .instrument import Uncontrollable, checkpoint
     from .schedule import ScheduleError, format_schedule, parse_schedule
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # Each public name and the module that defines it.
 _HOMES: Dict[str, str] = {
-    **dict.fromkeys(["Abandon", "ControlError", "Controller", "Execution", "RunState", "Step",
+    **dict.fromkeys(["Abandon", "ControlError", "Controller", "Execution", "RunState", "Status", "Step",
                      "refuse_uncontrollable"], ".engine"),
     **dict.fromkeys(["DEFAULT_BUDGET", "Exploration", "Failure", "ScheduleRun", "explore"], ".exploration"),
     **dict.fromkeys(["Uncontrollable", "checkpoint"], ".instrument"),
@@ -65,6 +65,7 @@ __all__ = [
     "Failure",
     "RunState",
     "STRATEGIES",
+    "Status",
     "ScheduleError",
     "ScheduleRun",
     "Step",

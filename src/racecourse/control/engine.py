@@ -16,6 +16,7 @@ parent reports who holds and who waits for what, then unwinds the workers (an
 from __future__ import annotations
 
 import ctypes
+import enum
 import os
 import select
 import traceback
@@ -29,7 +30,10 @@ from ..sharing import Share, startup_allowance, stop_processes
 from .instrument import (
     ABORT,
     ACQUIRE,
+    DONE,
     GO,
+    OP,
+    OP_LINE,
     QUIT,
     READ,
     RELEASE,
@@ -40,6 +44,7 @@ from .instrument import (
     Aborted,
     Channel,
     ControlledLock,
+    Message,
     Op,
     Uncontrollable,
     activate,
@@ -51,6 +56,9 @@ from .instrument import (
     read_message,
 )
 from .schedule import format_schedule
+from .sync import RESOURCES, LostUpdates, SyncState
+
+_new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
 
 
 class ControlError(RacecourseError):
@@ -239,7 +247,7 @@ class Step:
 
 
 def describe_op(op: Op) -> str:
-    kind, _key, label, _needs, _reentrant = op
+    kind, label = op.kind, op.label
     if kind in (READ, WRITE, ACQUIRE, RELEASE):
         return f"{kind} {label}"
     if kind == TRY_ACQUIRE:
@@ -250,9 +258,11 @@ def describe_op(op: Op) -> str:
 
 
 class RunState:
-    """What a strategy sees when it chooses the next process."""
+    """What a strategy sees when it chooses the next process: the schedule so far, each
+    unfinished process's next operation (``pending``), who can go (``enabled``), and the
+    state of the blocking objects (``sync``: who holds what, why a process waits)."""
 
-    __slots__ = ("schedule", "steps", "pending", "enabled", "controller", "lines")
+    __slots__ = ("schedule", "steps", "pending", "enabled", "controller", "sync", "lost_updates", "lines")
 
     def __init__(self, controller: "Controller") -> None:
         self.controller = controller
@@ -260,8 +270,18 @@ class RunState:
         self.steps: List[Step] = []
         self.pending: Dict[int, Op] = {}
         self.enabled: List[int] = []
+        self.sync = SyncState()
+        self.lost_updates = LostUpdates(controller.scenario.counts_updates)
         # The line of the worker's file each pending operation comes from (Controller(lines=True)).
         self.lines: Dict[int, Optional[int]] = {}
+
+
+class Status(enum.Enum):
+    """How a schedule ended."""
+
+    DONE = "done"  # every process finished (or raised)
+    DEADLOCK = "deadlock"  # unfinished processes remained and none could go on
+    ABANDONED = "abandoned"  # the strategy gave it up (every order from there was covered)
 
 
 Chooser = Callable[[RunState], int]
@@ -276,7 +296,7 @@ class Execution:
         self.start_method = controller.start_method
         self.schedule: List[int] = run.schedule
         self.steps: List[Step] = run.steps
-        self.status = "done"  # "done", "deadlock" or "abandoned"
+        self.status = Status.DONE
         self.deadlock: Optional[str] = None
         self.errors: Dict[int, Tuple[str, str]] = {}  # process -> (summary, traceback)
         self.expected: Optional[int] = None
@@ -449,94 +469,74 @@ class Controller:
         self.executions += 1
         run = RunState(self)
         execution = Execution(self, run)
-        pending = run.pending
-        holder: Dict[str, int] = {}
-        depth: Dict[str, int] = {}
-        labels: Dict[str, str] = {}
-        last_read: Dict[Tuple[int, str], int] = {}
-        last_write: Dict[str, Tuple[int, int, Any]] = {}
         for fd in self._command_fds:
             os.write(fd, RUN)
         for index in range(self.processes):
             self._settle(index, self._receive(index), run, execution)
-
-        def runnable(process: int) -> bool:
-            kind, key, _label, needs, reentrant = pending[process]
-            if kind == ACQUIRE:
-                owner = holder.get(key)
-            elif needs is not None:
-                owner = holder.get(needs)
-            else:
-                return True
-            return owner is None or (owner == process and reentrant)
-
-        while pending:
-            run.enabled = enabled = [p for p in sorted(pending) if runnable(p)]
-            if not enabled:
-                execution.status = "deadlock"
-                execution.deadlock = _deadlock_story(pending, holder, labels)
-                self._abort(pending)
+        while run.pending:
+            if not self._choose_and_step(choose, run, execution, watch, on_step):
                 break
-            try:
-                process = choose(run)
-            except Abandon:
-                execution.status = "abandoned"
-                self._abort(pending)
-                return execution
-            except BaseException:  # a bad replay, an interrupted play: unwind the workers first
-                self._abort(pending)
-                raise
-            op = pending.pop(process)
-            os.write(self._command_fds[process], GO)
-            message = self._receive(process)
-            kind, key, label, _needs, _reentrant = op
-            step = Step(process, kind, key, label, message[1], run.lines.get(process))
-            number = len(run.steps)
-            if kind == READ:
-                last_read[(process, key)] = number
-            elif kind == WRITE or kind == UPDATE:
-                if kind == WRITE:
-                    read_at = last_read.get((process, key))
-                    written = last_write.get(key)
-                    if (read_at is not None and written is not None and written[0] > read_at and written[1] != process
-                            and (self.scenario.counts_updates or step.value != written[2])):
-                        # Storing the value already there changes nothing, unless it is a
-                        # count: then this write's own update, made from a stale read, is lost.
-                        step.lost = f"overwrites the update process {written[1]} wrote at step {written[0] + 1}"
-                last_write[key] = (number, process, step.value)
-            elif kind == ACQUIRE or (kind == TRY_ACQUIRE and message[1]):
-                holder[key] = process
-                depth[key] = depth.get(key, 0) + 1
-                labels[key] = label
-            elif kind == RELEASE and depth.get(key):
-                depth[key] -= 1
-                if not depth[key]:
-                    del holder[key]
-            run.steps.append(step)
-            run.schedule.append(process)
-            self._settle(process, message, run, execution)
-            if watch:
-                step.state = self.state_text(step)
-            if on_step is not None:
-                on_step(run, step)
-        if holder and execution.status == "done":
+        if execution.status is Status.ABANDONED:
+            return execution
+        held = run.sync.still_held()
+        if held is not None and execution.status is Status.DONE:
             raise ControlError(
-                f"process {next(iter(holder.values()))} finished while holding {labels[next(iter(holder))]}: "
+                f"process {held[0]} finished while holding {held[1]}: "
                 "racecourse cannot reset a lock held by a finished process"
             )
         self._judge(execution)
         return execution
 
-    def _settle(self, process: int, message: Tuple[Any, ...], run: RunState, execution: Execution) -> None:
+    def _choose_and_step(self, choose: Chooser, run: RunState, execution: Execution, watch: bool,
+                         on_step: Optional[Callable[[RunState, Step], None]]) -> bool:
+        """Let the chosen process perform its next operation; False when the schedule
+        ends here (a deadlock, or the chooser gave it up)."""
+        pending, sync = run.pending, run.sync
+        runnable = sync.runnable
+        run.enabled = enabled = [p for p in sorted(pending) if runnable(p, pending[p])]
+        if not enabled:
+            execution.status = Status.DEADLOCK
+            execution.deadlock = sync.deadlock_story(pending)
+            self._abort(pending)
+            return False
+        try:
+            process = choose(run)
+        except Abandon:
+            execution.status = Status.ABANDONED
+            self._abort(pending)
+            return False
+        except BaseException:  # a bad replay, an interrupted play: unwind the workers first
+            self._abort(pending)
+            raise
+        op = pending.pop(process)
+        os.write(self._command_fds[process], GO)
+        message = self._receive(process)
+        value = message[1]
+        step = Step(process, op.kind, op.key, op.label, value, run.lines.get(process))
+        if op.kind in RESOURCES:  # asked here, not inside: this runs every step
+            sync.apply(process, op, value)
+        else:
+            step.lost = run.lost_updates.note(len(run.steps), process, op, value)
+        run.steps.append(step)
+        run.schedule.append(process)
+        self._settle(process, message, run, execution)
+        if watch:
+            step.state = self.state_text(step)
+        if on_step is not None:
+            on_step(run, step)
+        return True
+
+    def _settle(self, process: int, raw: Tuple[Any, ...], run: RunState, execution: Execution) -> None:
         """File a worker's message: its next operation (and its line), or that it finished or raised."""
-        tag = message[0]
-        if tag == "op":
-            run.pending[process] = message[2:7]
-            run.lines[process] = message[7]
-        elif tag == "error":
-            execution.errors[process] = (message[2], message[3])
-        elif tag != "done":
-            raise ControlError(f"worker {process} sent {tag!r} out of turn")
+        if raw[0] == OP:  # the common case, read without making a Message (this runs every step)
+            run.pending[process] = _new_op(Op, raw[2:OP_LINE])
+            run.lines[process] = raw[OP_LINE]
+            return
+        message = Message.read(raw)
+        if message.error is not None:
+            execution.errors[process] = message.error
+        elif message.tag != DONE:
+            raise ControlError(f"worker {process} sent {message.tag!r} out of turn")
 
     def _abort(self, pending: Dict[int, Op]) -> None:
         """Unwind every worker still waiting at a visible operation."""
@@ -544,7 +544,7 @@ class Controller:
             os.write(self._command_fds[process], ABORT)
         for process in list(pending):
             message = self._receive(process)
-            while message[0] == "op":  # cannot happen: an aborting worker never asks again
+            while message[0] == OP:  # cannot happen: an aborting worker never asks again
                 raise ControlError(f"worker {process} kept going after it was told to stop")
         pending.clear()
 
@@ -575,7 +575,7 @@ class Controller:
 
     def _judge(self, execution: Execution) -> None:
         scenario = self.scenario
-        if execution.status == "deadlock":
+        if execution.status is Status.DEADLOCK:
             execution.outcome = "deadlock"
             return
         if execution.errors:
@@ -607,21 +607,6 @@ class Controller:
             parts.append("invariant holds")
         execution.outcome = "; ".join(parts)
         execution.correct = not execution.lost and execution.violation is None
-
-
-def _deadlock_story(pending: Dict[int, Op], holder: Dict[str, int], labels: Dict[str, str]) -> str:
-    """Who holds and who waits for what, in one sentence per process."""
-    parts = []
-    for process in sorted(pending):
-        kind, key, label, needs, _ = pending[process]
-        wanted = key if kind == ACQUIRE else needs
-        held = [labels.get(k, k) for k, owner in holder.items() if owner == process]
-        owner = holder.get(wanted or "")
-        waits = labels.get(wanted or "", label if kind == ACQUIRE else f"the lock of {label}")
-        whose = "itself" if owner == process else f"process {owner}"
-        holds = f"holds {', '.join(held)} and " if held else ""
-        parts.append(f"process {process} {holds}waits for {waits} (held by {whose})")
-    return "; ".join(parts)
 
 
 def refuse_uncontrollable(scenario: Scenario) -> None:

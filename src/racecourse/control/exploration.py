@@ -5,19 +5,21 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..catalogue import replay_command
 from ..model import Expect, Scenario
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, no_race_possible, sizes
-from .engine import ControlError, Controller, Execution, Step
+from .engine import ControlError, Controller, Execution, Status, Step
 from .schedule import ScheduleError
 from .strategies import STRATEGIES, Exhaustive, pct_schedules, random_schedules, replay
 from .timeline import timeline_svg, timeline_text
 
 DEFAULT_BUDGET = {"exhaustive": 20_000, "random": 1_000, "pct": 1_000}
 
-Progress = Callable[[int, Optional[int]], None]
+# Told after every complete schedule: the exploration so far, and for an exhaustive one an
+# estimate of how many schedules remain (None where none can be computed).
+Progress = Callable[["Exploration", Callable[[], Optional[int]]], None]
 
 
 @dataclass
@@ -84,8 +86,8 @@ class ScheduleRun:
 
 
 class Failure(ScheduleRun):
-    """The simplest failing schedule an exploration met (fewest context switches), ready to
-    replay."""
+    """The simplest failing schedule (fewest context switches) an exploration met for one
+    failing outcome, ready to replay."""
 
     def to_json(self) -> Dict[str, Any]:
         data: Dict[str, Any] = {"schedule": self.schedule, "outcome": self.outcome, "sized": self.sized,
@@ -120,6 +122,7 @@ class Exploration:
     deadlocks: int = 0
     errors: int = 0
     first_failure: Optional[Failure] = None
+    failures: List[Failure] = field(default_factory=list)  # one per distinct failing outcome, simplest first
     seconds: float = 0.0
 
     @property
@@ -168,6 +171,9 @@ class Exploration:
                 lines.append(f"process {process} raised {summary}")
                 lines.extend("    " + line for line in trace.rstrip().splitlines())
             lines.extend(["", failure.timeline()])
+        if len(self.failures) > 1:
+            lines.append("")
+            lines.extend(failure_list(self.failures))
         return "\n".join(lines)
 
     def to_json(self) -> Dict[str, Any]:
@@ -180,6 +186,7 @@ class Exploration:
             "failing": self.failing,
             "deadlocks": self.deadlocks,
             "first_failure": self.first_failure.to_json() if self.first_failure else None,
+            "failures": [failure.to_json() for failure in self.failures],
             "start_method": self.start_method,
             "processes": self.processes,
             "ops": self.ops,
@@ -211,7 +218,8 @@ def explore(
 ) -> Exploration:
     """Explore ``scenario``'s schedules at one size with one strategy.
 
-    ``budget`` caps the schedules run (default: 20,000 exhaustive, 1,000 random or pct);
+    ``budget`` caps the complete schedules run (default: 20,000 exhaustive, 1,000 random
+    or pct; the schedules that sleep sets prune on the way are counted apart, as ``pruned``);
     ``reduction`` (exhaustive only) skips reorderings of independent operations. Pass a
     ``controller`` to reuse running workers (its sizes win).
     """
@@ -236,41 +244,76 @@ def explore(
             executions = random_schedules(active, cap, seed)
         else:
             executions = pct_schedules(active, cap, seed, depth)
-        first: Optional[Execution] = None
+        simplest = _Simplest()
+        remaining = exhaustive.remaining if exhaustive is not None else _unknown
         for execution in executions:
             result.schedules += 1
             outcomes[execution.outcome] += 1
             if not execution.correct:
                 result.failing += 1
-                result.deadlocks += execution.status == "deadlock"
+                result.deadlocks += execution.status is Status.DEADLOCK
                 result.errors += bool(execution.errors) and not _documented(scenario, execution)
-                if first is None or context_switches(execution.schedule) < context_switches(first.schedule):
-                    first = execution
-            if progress is not None and result.schedules % 100 == 0:
-                progress(result.schedules, cap)
+                simplest.offer(execution, result.schedules)
+            if progress is not None:
+                progress(result, remaining)
         if exhaustive is not None:
             result.complete = exhaustive.complete
             result.pruned = exhaustive.pruned
-        if first is not None:
-            # Run it once more, recording the state after every step for the timeline; the
-            # same outcome again is the controlled runner's promise.
-            unseen = "the worker does something racecourse does not see"
-            try:
-                again = replay(active, first.schedule, first.schedule_text)
-            except ScheduleError as error:  # the run took another path this time
-                raise ControlError(f"schedule {first.schedule_text} gave {first.outcome!r}, then on replay: "
-                                   f"{error}; {unseen}") from None
-            if again.outcome != first.outcome:
-                raise ControlError(
-                    f"schedule {first.schedule_text} gave {first.outcome!r}, then {again.outcome!r} on replay: {unseen}"
-                )
-            result.first_failure = Failure(again, scenario)
+        result.failures = [Failure(_replayed(active, execution), scenario) for execution in simplest.executions()]
+        result.first_failure = result.failures[0] if result.failures else None
     finally:
         result.seconds = time.monotonic() - started
         result.outcomes = dict(sorted(outcomes.items(), key=lambda item: (-item[1], item[0])))
         if owned:
             active.close()
     return result
+
+
+class _Simplest:
+    """For each distinct failing outcome (each distinct deadlock), the schedule with the
+    fewest context switches; the first met wins a tie."""
+
+    def __init__(self) -> None:
+        self.best: Dict[str, Tuple[int, int, Execution]] = {}  # outcome -> (switches, order met, execution)
+
+    def offer(self, execution: Execution, number: int) -> None:
+        outcome = execution.deadlock or execution.outcome
+        switches = context_switches(execution.schedule)
+        kept = self.best.get(outcome)
+        if kept is None or switches < kept[0]:
+            self.best[outcome] = (switches, number, execution)
+
+    def executions(self) -> List[Execution]:
+        """Simplest first: the first is the simplest failing schedule of all."""
+        return [execution for _, _, execution in sorted(self.best.values(), key=lambda kept: kept[:2])]
+
+
+def _replayed(controller: Controller, execution: Execution) -> Execution:
+    """Run a failing schedule once more, recording the state after every step for the
+    timeline; the same outcome again is the controlled runner's promise."""
+    unseen = "the worker does something racecourse does not see"
+    try:
+        again = replay(controller, execution.schedule, execution.schedule_text)
+    except ScheduleError as error:  # the run took another path this time
+        raise ControlError(f"schedule {execution.schedule_text} gave {execution.outcome!r}, then on replay: "
+                           f"{error}; {unseen}") from None
+    if again.outcome != execution.outcome:
+        raise ControlError(f"schedule {execution.schedule_text} gave {execution.outcome!r}, "
+                           f"then {again.outcome!r} on replay: {unseen}")
+    return again
+
+
+def failure_list(failures: List[Failure]) -> List[str]:
+    """One line per failing outcome with its simplest schedule and the command that replays it."""
+    lines = [f"failing outcomes ({len(failures)}), the simplest schedule of each:"]
+    for failure in failures:
+        what = f"deadlock ({failure.deadlock})" if failure.deadlock else failure.outcome
+        lines.append(f"  {what}: {failure.schedule}  ({failure.replay_command})")
+    return lines
+
+
+def _unknown() -> Optional[int]:
+    return None
 
 
 def _documented(scenario: Scenario, execution: Execution) -> bool:

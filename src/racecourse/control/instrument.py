@@ -24,7 +24,7 @@ import struct
 import sys
 from multiprocessing import shared_memory
 from types import FrameType
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Tuple
 
 from ..errors import RacecourseError
 
@@ -44,8 +44,49 @@ ABORT = b"a"
 RUN = b"r"
 QUIT = b"q"
 
-# (kind, key, label, lock key the operation needs free, whether that lock is reentrant)
-Op = Tuple[str, str, str, Optional[str], bool]
+
+
+class Op(NamedTuple):
+    """A visible operation a worker is about to perform, as the parent sees it."""
+
+    kind: str  # READ, WRITE, UPDATE, ACQUIRE, TRY_ACQUIRE, RELEASE or CHECKPOINT
+    key: str  # what it touches: the memory, or the lock it takes or gives back
+    label: str  # how a person reads it: "counter.value", "lock"
+    needs: Optional[str]  # the key of a lock that must be free (or the process's own) to go on
+    reentrant: bool  # whether that lock (or the one acquired) may be taken again by its holder
+
+
+# Tags of the messages a worker sends. On the pipe a message is a plain tuple (a named
+# type would pickle its class name with every step): (OP, value of the previous
+# operation, *Op, line), (READY, None), (DONE, value), (ABORTED, None), (ERROR, value,
+# summary, traceback). The parent reads them into a :class:`Message`. An OP message's
+# last field is the line of the worker's file the operation comes from, or None (a
+# Controller made with lines=False, as explorations are).
+OP = "op"
+OP_LINE = 7  # where an OP message's line is: after the tag, the value and Op's five fields
+READY = "ready"
+DONE = "done"
+ABORTED = "aborted"
+ERROR = "error"
+
+
+class Message(NamedTuple):
+    """One message from a worker, read by the parent."""
+
+    tag: str
+    value: Any  # the value of the worker's last operation (what a read returned)
+    op: Optional[Op] = None  # OP: the operation it waits to perform
+    error: Optional[Tuple[str, str]] = None  # ERROR: (summary, traceback)
+    line: Optional[int] = None  # OP: the worker's line it comes from, when asked for
+
+    @classmethod
+    def read(cls, raw: Tuple[Any, ...]) -> "Message":
+        tag = raw[0]
+        if tag == OP:
+            return cls(tag, raw[1], Op._make(raw[2:OP_LINE]), line=raw[OP_LINE])
+        if tag == ERROR:
+            return cls(tag, raw[1], None, (raw[2], raw[3]))
+        return cls(tag, raw[1])
 
 
 class Uncontrollable(RacecourseError):
@@ -122,7 +163,7 @@ class Channel:
             if kind in (ACQUIRE, TRY_ACQUIRE, CHECKPOINT):
                 raise Aborted()
             return
-        write_message(self.messages, ("op", self.prev, kind, key, label, needs, reentrant, self._line()))
+        write_message(self.messages, (OP, self.prev, kind, key, label, needs, reentrant, self._line()))
         self.prev = None
         if read_command(self.commands) != GO:
             self.aborting = True

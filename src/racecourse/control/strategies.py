@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from typing import Dict, Iterator, List, Optional, Sequence, Set
 
-from .engine import Abandon, Chooser, Controller, Execution, RunState, describe_op
+from .engine import Abandon, Chooser, Controller, Execution, RunState, Status, describe_op
 from .instrument import ACQUIRE, CHECKPOINT, READ, RELEASE, TRY_ACQUIRE, Op
 from .schedule import ScheduleError
 
@@ -58,7 +58,7 @@ def replay(controller: Controller, steps: Sequence[int], text: str, *, watch: bo
     if len(execution.schedule) < len(steps):
         raise ScheduleError(
             f"schedule {text!r} has {len(steps)} steps, but the run ended after {len(execution.schedule)}"
-            + (" in a deadlock" if execution.status == "deadlock" else "")
+            + (" in a deadlock" if execution.status is Status.DEADLOCK else "")
         )
     return execution
 
@@ -147,7 +147,7 @@ def independent(first: Op, second: Op) -> bool:
 
 
 class _Node:
-    __slots__ = ("ops", "enabled", "sleep", "done", "chosen")
+    __slots__ = ("ops", "enabled", "sleep", "done", "chosen", "width")
 
     def __init__(self, ops: Dict[int, Op], enabled: List[int], sleep: Set[int]) -> None:
         self.ops = ops
@@ -155,6 +155,7 @@ class _Node:
         self.sleep = sleep
         self.done: List[int] = []
         self.chosen: Optional[int] = None
+        self.width = sum(1 for p in enabled if p not in sleep)  # the branches to explore from here
 
 
 class Exhaustive:
@@ -164,11 +165,33 @@ class Exhaustive:
         self.reduction = reduction
         self.complete = False
         self.pruned = 0  # executions abandoned because every runnable process was asleep
+        self.explored = 0  # complete executions: what the budget counts
+        self._stack: List[_Node] = []
+
+    def done_fraction(self) -> float:
+        """How much of the tree of schedules the search has covered, if every subtree
+        below a node were as large as its siblings: each finished branch of a node on
+        the current path counts 1/width of that node's share, and the current path's own
+        leaf (just run) its whole share. The usual progress estimate of a depth-first
+        search; exact for trees whose siblings are alike, a guess for the others."""
+        fraction, share = 0.0, 1.0
+        for node in self._stack:
+            if not node.width:
+                return fraction
+            fraction += share * len(node.done) / node.width
+            share /= node.width
+        return fraction + share
+
+    def remaining(self) -> Optional[int]:
+        """An estimate of the complete schedules still to run (from :meth:`done_fraction`)."""
+        fraction = self.done_fraction()
+        if fraction <= 0.0:
+            return None
+        return max(0, round(self.explored / fraction) - self.explored)
 
     def executions(self, controller: Controller, budget: Optional[int]) -> Iterator[Execution]:
-        stack: List[_Node] = []
+        stack: List[_Node] = self._stack
         reduction = self.reduction
-        explored = 0
 
         def choose(run: RunState) -> int:
             position = len(run.schedule)
@@ -190,12 +213,12 @@ class Exhaustive:
             node.chosen = choices[0]
             return node.chosen
 
-        while budget is None or explored + self.pruned < budget:  # the budget counts every run
+        while budget is None or self.explored < budget:  # pruned runs are counted apart
             execution = controller.run(choose)
-            if execution.status == "abandoned":
+            if execution.status is Status.ABANDONED:
                 self.pruned += 1
             else:
-                explored += 1
+                self.explored += 1
                 yield execution
             while stack:  # backtrack to the deepest node with an unexplored choice
                 node = stack[-1]

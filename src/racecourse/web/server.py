@@ -39,7 +39,7 @@ from importlib import resources
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..catalogue import replay_command
-from ..control import Controller, Execution, Exploration, RunState, Step, format_schedule
+from ..control import Controller, Execution, Exploration, RunState, Status, Step, format_schedule
 from ..control.instrument import Op
 from ..model import Scenario
 from ..results import sizes
@@ -324,7 +324,7 @@ class WebPlay:
         if self.run is not None and self.ended is None:
             views = process_views(controller.processes, self.run.pending, self.run.enabled, self.run.lines,
                                   self.run.steps, code)
-        elif self.ended is not None and self.ended.status == "deadlock":
+        elif self.ended is not None and self.ended.status is Status.DEADLOCK:
             views = process_views(controller.processes, self.last_pending, [], self.last_lines, steps, code)
         else:
             views = process_views(controller.processes, {}, [], {}, steps, code)
@@ -350,7 +350,7 @@ class WebPlay:
 
     def _announcement(self, steps: List[Step]) -> Optional[Dict[str, Any]]:
         """The news of the moment, in plain words: a lost update, a deadlock, the outcome."""
-        if self.ended is not None and self.ended.status == "deadlock":
+        if self.ended is not None and self.ended.status is Status.DEADLOCK:
             return {"kind": "deadlock", "text": f"Deadlock! Nobody can move: {self.ended.deadlock}."}
         lost = [(number, step) for number, step in enumerate(steps, 1) if step.lost]
         if lost:
@@ -368,7 +368,7 @@ class WebPlay:
     def _ending(self) -> Optional[Dict[str, Any]]:
         if self.ended is None:
             return None
-        return {"status": self.ended.status, "outcome": self.ended.outcome, "correct": self.ended.correct,
+        return {"status": self.ended.status.value, "outcome": self.ended.outcome, "correct": self.ended.correct,
                 "deadlock": self.ended.deadlock}
 
 

@@ -1,0 +1,217 @@
+"""What the parent knows, during one schedule, about who may go and what went wrong.
+
+- :class:`SyncState`: the state of every blocking object (today, locks: holder and
+  depth), which process's next operation can proceed, and, when none can, the story of
+  the deadlock. Each kind of blocking object is a :class:`Resource`: it says whether a
+  process's next operation on it can proceed now, what that operation changes, who holds
+  it, and why a process waits for it. A new primitive (a semaphore's count, an event, a
+  queue that must be non-empty, a condition's notify, a barrier) is one more Resource,
+  named in ``RESOURCES`` for the operation kinds that wait on it.
+- :class:`LostUpdates`: which writes overwrote an update another process made after this
+  process last read the same data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .instrument import ACQUIRE, READ, RELEASE, TRY_ACQUIRE, UPDATE, WRITE, Op
+
+
+class Resource:
+    """A blocking object as the parent models it during one schedule."""
+
+    __slots__ = ("key", "label")
+
+    def __init__(self, key: str, label: str) -> None:
+        self.key = key
+        self.label = label  # how a person reads it: "lock", "the lock of counter"
+
+    def ready(self, process: int, op: Op) -> bool:
+        """Whether ``process`` can perform ``op`` (which waits on this object) now."""
+        raise NotImplementedError
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        """What ``op``, performed by ``process`` with result ``value``, changed."""
+
+    def held_by(self, process: int) -> Optional[int]:
+        """Since when ``process`` holds this object (an ordering number), or None."""
+        return None
+
+    def blocker(self, process: int) -> str:
+        """Who stands in the way of ``process``: "process 1", "itself" (a non-reentrant
+        lock taken twice), "?" when nobody is known to."""
+        return "?"
+
+    def waiting_text(self, process: int) -> str:
+        """Why ``process`` cannot go on, in the words of ``play``: "held by process 1"."""
+        return f"held by process {self.blocker(process)}"
+
+    def story(self, process: int) -> str:
+        """Why ``process`` cannot go on, in the words of a deadlock report."""
+        return f"waits for {self.label} (held by {self.blocker(process)})"
+
+    def held(self) -> Optional[int]:
+        """A process that still holds this object (at the end of a schedule), or None."""
+        return None
+
+
+class LockResource(Resource):
+    """A lock (or an RLock): one holder at a time, re-entered by its holder if reentrant."""
+
+    __slots__ = ("holder", "depth", "since")
+
+    def __init__(self, key: str, label: str) -> None:
+        super().__init__(key, label)
+        self.holder: Optional[int] = None
+        self.depth = 0
+        self.since = 0  # when the current holder took it: holdings are listed in that order
+
+    def ready(self, process: int, op: Op) -> bool:
+        if op.kind == TRY_ACQUIRE or op.kind == RELEASE:
+            return True  # a try never waits in the model; a release gives back what is held
+        return self.holder is None or (self.holder == process and op.reentrant)
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        if op.kind == ACQUIRE or (op.kind == TRY_ACQUIRE and value):
+            if self.holder is None:
+                self.since = clock
+            self.holder = process
+            self.depth += 1
+        elif op.kind == RELEASE and self.depth:
+            self.depth -= 1
+            if not self.depth:
+                self.holder = None
+
+    def held_by(self, process: int) -> Optional[int]:
+        return self.since if self.holder == process else None
+
+    def blocker(self, process: int) -> str:
+        if self.holder is None:
+            return "?"
+        return "itself" if self.holder == process else f"process {self.holder}"
+
+    def waiting_text(self, process: int) -> str:
+        return f"held by process {'?' if self.holder is None else self.holder}"
+
+    def held(self) -> Optional[int]:
+        return self.holder
+
+
+def _lock_waited_on(op: Op) -> Optional[str]:
+    """The lock an operation waits for: the one it takes, or the one its object needs."""
+    return op.key if op.kind in (ACQUIRE, TRY_ACQUIRE, RELEASE) else op.needs
+
+
+# Per kind of operation: which object it waits on (or changes), and how to make the
+# model of that object when it is first met (from the operation: its key and label).
+RESOURCES: Dict[str, Tuple[Callable[[Op], Optional[str]], Callable[[str, Op], Resource]]] = {}
+for _kind in (ACQUIRE, TRY_ACQUIRE, RELEASE):
+    RESOURCES[_kind] = (_lock_waited_on, lambda key, op: LockResource(key, op.label))
+_WITH_LOCK = (_lock_waited_on, lambda key, op: LockResource(key, f"the lock of {op.label}"))
+
+
+class SyncState:
+    """The blocking objects of one schedule, and who can go."""
+
+    __slots__ = ("resources", "clock")
+
+    def __init__(self) -> None:
+        self.resources: Dict[str, Resource] = {}
+        self.clock = 0
+
+    def _resource(self, op: Op, create: bool) -> Optional[Resource]:
+        waited_on, make = RESOURCES.get(op.kind, _WITH_LOCK)
+        key = waited_on(op)
+        if key is None:
+            return None
+        resource = self.resources.get(key)
+        if resource is None and create:
+            resource = self.resources[key] = make(key, op)
+        return resource
+
+    def waits_on(self, op: Op) -> Optional[Resource]:
+        """The object ``op`` waits on, if the schedule has met it."""
+        return self._resource(op, create=False)
+
+    def runnable(self, process: int, op: Op) -> bool:
+        """Whether ``process`` can perform its next operation ``op`` now."""
+        if op.needs is None and op.kind not in RESOURCES:
+            return True  # a read or write of unsynchronized data: the most common case
+        resource = self._resource(op, create=False)
+        return resource is None or resource.ready(process, op)
+
+    def apply(self, process: int, op: Op, value: Any) -> None:
+        """Record that ``process`` performed ``op``, which returned ``value``."""
+        if op.kind in RESOURCES:  # reads and writes (even of synchronized data) change no lock
+            resource = self._resource(op, create=True)
+            assert resource is not None
+            self.clock += 1
+            resource.apply(process, op, value, self.clock)
+
+    def held_by(self, process: int) -> List[Resource]:
+        """What ``process`` holds, in the order it took hold of it."""
+        held = [(since, resource) for resource in self.resources.values()
+                if (since := resource.held_by(process)) is not None]
+        return [resource for _, resource in sorted(held, key=lambda pair: pair[0])]
+
+    def waiting_text(self, process: int, op: Op) -> str:
+        """Why ``process`` cannot perform ``op`` now: "held by process 1"."""
+        resource = self.waits_on(op)
+        return resource.waiting_text(process) if resource is not None else "held by process ?"
+
+    def deadlock_story(self, pending: Dict[int, Op]) -> str:
+        """Who holds and who waits for what, in one sentence per process."""
+        parts = []
+        for process in sorted(pending):
+            op = pending[process]
+            held = [resource.label for resource in self.held_by(process)]
+            holds = f"holds {', '.join(held)} and " if held else ""
+            resource = self.waits_on(op)
+            if resource is None:  # waits on nothing the schedule met: cannot be blocked, but say so
+                resource = self._resource(op, create=True)
+                assert resource is not None
+            parts.append(f"process {process} {holds}{resource.story(process)}")
+        return "; ".join(parts)
+
+    def still_held(self) -> Optional[Tuple[int, str]]:
+        """A process that holds something at the end of a schedule, and what, or None
+        (the first taken of what is still held)."""
+        held = [(resource.held_by(owner), owner, resource.label) for resource in self.resources.values()
+                if (owner := resource.held()) is not None]
+        if not held:
+            return None
+        _, owner, label = min(held, key=lambda entry: entry[0] or 0)
+        return owner, label
+
+
+class LostUpdates:
+    """Marks the writes that overwrite another process's update made after this process
+    last read the same data: the lost update, as it happens."""
+
+    __slots__ = ("counts_updates", "last_read", "last_write")
+
+    def __init__(self, counts_updates: bool) -> None:
+        # For a count, a write of the value already there still loses this write's own
+        # update (made from a stale read); for other data it changes nothing.
+        self.counts_updates = counts_updates
+        self.last_read: Dict[Tuple[int, str], int] = {}
+        self.last_write: Dict[str, Tuple[int, int, Any]] = {}  # key -> (step number, process, value)
+
+    def note(self, number: int, process: int, op: Op, value: Any) -> Optional[str]:
+        """Record step ``number``; the lost update it makes, described, or None."""
+        kind, key = op.kind, op.key
+        if kind == READ:
+            self.last_read[(process, key)] = number
+            return None
+        if kind != WRITE and kind != UPDATE:
+            return None
+        lost = None
+        if kind == WRITE:
+            read_at = self.last_read.get((process, key))
+            written = self.last_write.get(key)
+            if (read_at is not None and written is not None and written[0] > read_at and written[1] != process
+                    and (self.counts_updates or value != written[2])):
+                lost = f"overwrites the update process {written[1]} wrote at step {written[0] + 1}"
+        self.last_write[key] = (number, process, value)
+        return lost
