@@ -413,3 +413,46 @@ def test_empty_start_methods_and_a_bad_timeout_are_usage_errors(pytester, monkey
         assert result.ret == pytest.ExitCode.USAGE_ERROR, argv
         result.stderr.fnmatch_lines([f"ERROR: {words}"])
         assert "Traceback" not in result.stderr.str()
+
+
+SEEDED = textwrap.dedent('''
+    from racecourse import Expect, Scenario
+
+    def build(share):
+        return {"hits": share.Value("i", 0, lock=False), "lock": share.Lock()}
+
+    def worker(hits, lock, ops):
+        for _ in range(ops):
+            LOCKING
+                hits.value += 1
+
+    COUNTER = Scenario(id="seeded-counter", title="t", expect=Expect.SAFE, build=build, worker=worker,
+                       observe=lambda hits: hits.value)
+
+    def test_counter(racecourse):
+        racecourse.check_explore(COUNTER, processes=2, ops=1)
+''')
+
+
+def test_failing_schedules_are_kept_and_replayed_first_until_fixed(pytester):
+    """check_explore keeps its failing schedules in pytest's cache; the next run replays
+    them before exploring, and a run that passes (the bug fixed) drops them."""
+    options = ("-p", "cacheprovider", "--start-methods=spawn")
+    pytester.makepyfile(test_seeded=SEEDED.replace("LOCKING", "if True:"))
+    first = pytester.runpytest_subprocess(*options)
+    first.assert_outcomes(failed=1)
+    first.stdout.fnmatch_lines(["*seeded-counter (spawn, 2 processes x 1 op, exhaustive exploration)*"])
+    assert "saved by an earlier run" not in first.stdout.str()
+    seeds = pytester.path.joinpath(".pytest_cache", "v", "racecourse", "failing-schedules")
+    (kept,) = list(seeds.iterdir())
+    assert '"schedule": "2x1:0110"' in kept.read_text()
+
+    second = pytester.runpytest_subprocess(*options)
+    second.assert_outcomes(failed=1)
+    second.stdout.fnmatch_lines(["*a failing schedule saved by an earlier run (pytest's cache) fails again: "
+                                 "2x1:0110 under spawn: count=1 (expected 2, 1 lost)*"])
+
+    pytester.makepyfile(test_seeded=SEEDED.replace("LOCKING", "with lock:"))  # the fix
+    fixed = pytester.runpytest_subprocess(*options)
+    fixed.assert_outcomes(passed=1)
+    assert '"seeds": []' in kept.read_text()  # nothing left to replay

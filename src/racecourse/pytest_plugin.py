@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import math
 import multiprocessing
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
 
 import pytest
 
@@ -43,6 +44,7 @@ from .sharing import available_start_methods
 if TYPE_CHECKING:
     from .control.exploration import Exploration, ScheduleRun
     from .results import RunResult
+    from .saved import SavedFailure
 
 START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
 _GUARD = pytest.StashKey[Guard]()
@@ -303,8 +305,9 @@ class BoundRacecourse:
     """racecourse's API (``racecourse.stress``, ``explore``, ``replay``) with this run's
     start method filled in, plus ``check_*`` versions that fail the test with the report."""
 
-    def __init__(self, start_method: str) -> None:
+    def __init__(self, start_method: str, seeds: Optional["_Seeds"] = None) -> None:
         self.start_method = start_method
+        self.seeds = seeds
 
     def stress(self, target: Any, **options: Any) -> RunResult:
         """:func:`racecourse.stress` under this run's start method."""
@@ -334,13 +337,38 @@ class BoundRacecourse:
         failing schedule, the command that replays it and its timeline. With ``complete``
         (the default), an exhaustive exploration that ran out of budget fails too: it did
         not check every interleaving."""
+        from . import saved
+
+        method = options.get("start_method") or self.start_method
+        if self.seeds is not None:
+            self._replay_seeds(target, method, options)
         result = self.explore(target, **options)
+        if self.seeds is not None:
+            self.seeds.keep(method, [] if result.ok else saved.failures_of([result]))
         if not result.ok:
             pytest.fail(result.report(), pytrace=False)
         if complete and result.strategy == "exhaustive" and not result.complete:
             pytest.fail(f"{result.report()}\nthe budget ran out before every schedule ran: raise budget= "
                         "or explore smaller sizes (or pass complete=False)", pytrace=False)
         return result
+
+    def _replay_seeds(self, target: Any, method: str, options: Dict[str, Any]) -> None:
+        """Failing schedules an earlier run of this test saved (pytest's cache), first: a
+        bug found once is checked again in milliseconds, before any exploration."""
+        from .api import replay
+        from .control.schedule import ScheduleError
+
+        assert self.seeds is not None
+        passed_on = {key: value for key, value in options.items() if key in _REPLAY_OPTIONS}
+        for seed in self.seeds.saved(method):
+            try:
+                again = replay(target, schedule=seed["schedule"], start_method=method, **passed_on)
+            except ScheduleError:
+                continue  # the code changed: the schedule no longer fits it
+            if not again.ok:
+                pytest.fail(f"a failing schedule saved by an earlier run (pytest's cache) fails again: "
+                            f"{seed['schedule']} under {method}: {again.outcome}\nreplay: {again.replay_command}\n\n"
+                            f"{again.timeline()}", pytrace=False)
 
     def replay(self, target: Any, **options: Any) -> ScheduleRun:
         """:func:`racecourse.replay` under this run's start method."""
@@ -351,7 +379,38 @@ class BoundRacecourse:
             return replay(target, **options)
 
 
+# What check_explore passes on to the replay of a saved schedule (the sizes come with it).
+_REPLAY_OPTIONS = {"build", "observe", "expected", "check", "invariant", "timeout", "name"}
+
+
+class _Seeds:
+    """One test's failing schedules, kept in pytest's cache between runs (one key per test,
+    so that xdist workers never write the same file)."""
+
+    def __init__(self, cache: Any, nodeid: str) -> None:
+        self.cache = cache
+        self.key = "racecourse/failing-schedules/" + hashlib.sha1(nodeid.encode()).hexdigest()[:20]
+        self.nodeid = nodeid
+
+    def _all(self) -> Dict[str, Any]:
+        found = self.cache.get(self.key, None)
+        return found if isinstance(found, dict) and isinstance(found.get("seeds"), list) else {"seeds": []}
+
+    def saved(self, method: str) -> List[Dict[str, str]]:
+        return [seed for seed in self._all()["seeds"] if isinstance(seed, dict) and seed.get("start_method") == method
+                and isinstance(seed.get("schedule"), str)]
+
+    def keep(self, method: str, failures: List[SavedFailure]) -> None:
+        """This run's failures under ``method`` replace the ones saved before (none: the bug is fixed)."""
+        others = [seed for seed in self._all()["seeds"] if seed.get("start_method") != method]
+        mine = [{"schedule": f.schedule, "start_method": method, "outcome": f.outcome} for f in failures]
+        if others or mine or self.cache.get(self.key, None) is not None:
+            self.cache.set(self.key, {"nodeid": self.nodeid, "seeds": others + mine})
+
+
 @pytest.fixture
-def racecourse(start_method: str) -> BoundRacecourse:
-    """racecourse's API bound to this run's start method."""
-    return BoundRacecourse(start_method)
+def racecourse(start_method: str, request: pytest.FixtureRequest) -> BoundRacecourse:
+    """racecourse's API bound to this run's start method. ``check_explore`` keeps the
+    failing schedules it finds in pytest's cache and replays them first on the next run."""
+    cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
+    return BoundRacecourse(start_method, _Seeds(cache, request.node.nodeid) if cache is not None else None)

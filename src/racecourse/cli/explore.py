@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Callable, List, Optional, TypeVar
 
-from .. import catalogue
+from .. import catalogue, saved
 from ..control import (
     STRATEGIES,
     ControlError,
@@ -92,15 +92,20 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--svg", metavar="FILE", help="write the first failing schedule's timeline as SVG "
                         "(one start method)")
     add_html(parser)
+    parser.add_argument("--save", metavar="FILE", help="keep every failing schedule found (one per distinct "
+                        "failing outcome and start method) in FILE, for 'racecourse replay --from FILE'")
     parser.set_defaults(handler=explore_command)
 
     again = subparsers.add_parser(
         "replay", help="run one schedule and print its timeline",
         description="Run exactly one schedule (as 'explore' printed it) and show every step.",
     )
-    again.add_argument("scenario", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
-    again.add_argument("--schedule", required=True, metavar="S",
+    again.add_argument("scenario", nargs="?", metavar="ID|FILE.py[:NAME]|MODULE[:NAME]")
+    again.add_argument("--schedule", metavar="S",
                        help="one process number per step, e.g. 0101, 0.1.10, or sized: 2x1:0101")
+    again.add_argument("--from", dest="from_file", metavar="FILE",
+                       help="replay every failing schedule that 'explore --save FILE' kept, each under its own "
+                       "start method, instead of one ID and --schedule")
     _sizes(again)
     add_start_method(again)
     add_json(again)
@@ -182,6 +187,11 @@ def explore_command(args: argparse.Namespace) -> int:
         raise UsageError("--svg writes one timeline: give one --start-method with it")
     _check_svg_path(args.svg)
     check_html_path(args.html)
+    if args.save is not None:
+        try:
+            saved.check_writable(args.save)
+        except saved.SavedFileError as error:
+            raise UsageError(str(error)) from None
     results: List[Exploration] = []
     for method in methods:
         result = _explore_one(args, scenario, method)
@@ -189,6 +199,8 @@ def explore_command(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         results.append(result)
     write_html(args.html, results)
+    if args.save is not None:
+        saved.save(args.save, saved.failures_of(results))
     if not isinstance(args.start_method, list):
         return _show_one(args, scenario, results[0])
     if args.json:
@@ -304,6 +316,10 @@ def _sizes_for(args: argparse.Namespace, processes: Optional[int], ops: Optional
 
 
 def replay_command(args: argparse.Namespace) -> int:
+    if args.from_file is not None:
+        return replay_saved(args)
+    if args.scenario is None or args.schedule is None:
+        raise UsageError("replay needs a scenario and --schedule S, or --from FILE")
     try:
         sized = parse_schedule(args.schedule)
     except ScheduleError as error:
@@ -481,3 +497,43 @@ def _show_ending(execution: Execution, scenario: Scenario) -> None:
         print(paint(f"outcome: {execution.outcome}", "green" if execution.correct else "red"))
     again = catalogue.replay_command(scenario, execution.sized_schedule, execution.start_method)
     print(f"schedule: {execution.schedule_text}  ({again})")
+
+
+def replay_saved(args: argparse.Namespace) -> int:
+    """``replay --from FILE``: every saved failing schedule again, one line each."""
+    if args.scenario is not None or args.schedule is not None or args.svg or args.code:
+        raise UsageError("--from FILE replays what the file holds: not with a scenario, --schedule, --svg or --code")
+    try:
+        failures = saved.load(args.from_file)
+    except saved.SavedFileError as error:
+        raise UsageError(str(error)) from None
+    rows, status, report = [], EXIT_OK, []
+    for failure in failures:
+        method = args.start_method or failure.start_method
+        entry = {"scenario": failure.scenario, "schedule": failure.schedule, "start_method": method,
+                 "saved_outcome": failure.outcome}
+        try:
+            scenario = catalogue.resolve_one(failure.scenario)
+            sized = parse_schedule(failure.schedule)
+            with Controller(scenario, sized.processes or 2, sized.ops or 1, method, args.timeout) as controller:
+                execution = replay(controller, sized.steps, failure.schedule)
+        except (ScheduleError, Uncontrollable, catalogue.UnknownScenario) as error:
+            # The code changed since: the schedule no longer fits it, or the scenario is gone.
+            entry.update(outcome=None, ok=None, result=f"cannot replay it now: {error}")
+        except ControlError as error:
+            return _broken(error)
+        else:
+            again = execution.outcome == failure.outcome
+            entry.update(outcome=execution.outcome, ok=execution.correct,
+                         result=("fails as saved" if again else "fails differently") if not execution.correct
+                         else "passes now")
+            status = max(status, _status(scenario, method, execution))
+        report.append(entry)
+        rows.append([failure.scenario, method, failure.schedule, str(entry["result"]), str(entry["outcome"] or "")])
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif rows:
+        print(table(["scenario", "method", "schedule", "result", "outcome"], rows))
+    else:
+        print(f"{args.from_file} holds no failing schedule")
+    return status
