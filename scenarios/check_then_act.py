@@ -31,7 +31,7 @@ cannot change between them::
             balances[account] -= AMOUNT
 """
 
-from racecourse import Defaults, Expect, Scenario
+from racecourse import Acceptable, Defaults, Expect, Interesting, Scenario
 
 AMOUNT = 10
 ACCOUNTS = 10
@@ -65,5 +65,10 @@ SCENARIO = Scenario(
     build=build,
     worker=worker,
     check=check,
+    outcomes=(
+        Acceptable("no account below zero", when=lambda violation: violation is None),
+        Interesting("an overdraft: two cashiers passed the balance check before either withdrew",
+                    when=lambda violation: violation.startswith("overdrawn")),
+    ),
     defaults=Defaults(processes=2, ops=500),
 )

@@ -16,14 +16,19 @@ if TYPE_CHECKING:
     from .control.exploration import Exploration, ScheduleRun
     from .control.instrument import Uncontrollable, checkpoint
     from .errors import RacecourseError
-    from .model import Defaults, Expect, Scenario
+    from .model import Acceptable, Defaults, Expect, Forbidden, Grade, Graded, Interesting, Scenario
     from .results import Failure, RunResult, TrialResult
 
 __version__ = "0.1.0"
 
 # Each public name and the module that defines it.
 _HOMES: Dict[str, str] = {
+    "Acceptable": ".model",
     "Defaults": ".model",
+    "Forbidden": ".model",
+    "Grade": ".model",
+    "Graded": ".model",
+    "Interesting": ".model",
     "Expect": ".model",
     "Scenario": ".model",
     "Exploration": ".control.exploration",
@@ -54,10 +59,15 @@ def __dir__() -> List[str]:
 
 
 __all__ = [
+    "Acceptable",
     "Defaults",
     "Expect",
     "Exploration",
     "Failure",
+    "Forbidden",
+    "Grade",
+    "Graded",
+    "Interesting",
     "RacecourseError",
     "RunResult",
     "Scenario",

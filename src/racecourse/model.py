@@ -73,6 +73,48 @@ class FixedCount:
 OBSERVES = ("count", "value")
 
 
+class Grade(enum.Enum):
+    """What one outcome means, as jcstress grades them."""
+
+    ACCEPTABLE = "acceptable"  # what correct code gives
+    INTERESTING = "interesting"  # allowed, and worth a note: a racy counter's lost update
+    FORBIDDEN = "forbidden"  # must never happen: it fails the run
+
+
+@dataclass(frozen=True)
+class Graded:
+    """One kind of outcome a scenario declares, with its grade and a one-line description.
+
+    ``when`` receives, by name as the scenario's functions do, any of ``observed`` (the
+    count or value, counter scenarios), ``expected``, ``violation`` (what check() said
+    broke, or None), ``processes`` and ``ops``, and says whether an outcome is of this kind.
+    """
+
+    grade: Grade
+    description: str
+    when: Callable[..., bool]
+
+    def matches(self, facts: Mapping[str, Any]) -> bool:
+        return bool(call_with(self.when, facts))
+
+
+def Acceptable(description: str, when: Callable[..., bool]) -> Graded:  # noqa: N802 (reads as a declaration)
+    return Graded(Grade.ACCEPTABLE, description, when)
+
+
+def Interesting(description: str, when: Callable[..., bool]) -> Graded:  # noqa: N802
+    return Graded(Grade.INTERESTING, description, when)
+
+
+def Forbidden(description: str, when: Callable[..., bool]) -> Graded:  # noqa: N802
+    return Graded(Grade.FORBIDDEN, description, when)
+
+
+# An outcome no declared kind matches: a scenario that grades its outcomes names every
+# outcome it allows, so anything else is forbidden (as in jcstress).
+UNDECLARED = Graded(Grade.FORBIDDEN, "an outcome the scenario does not declare", lambda: True)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One entry of the catalogue.
@@ -102,6 +144,9 @@ class Scenario:
     # Error scenarios: the exception type the lesson documents.
     raises: Optional[Type[BaseException]] = None
     defaults: Defaults = field(default_factory=Defaults)
+    # Optional jcstress-style grades: each kind of outcome, acceptable, interesting or
+    # forbidden, with a one-line description; reports print them, a forbidden one fails.
+    outcomes: Tuple[Graded, ...] = ()
     # Filled in by the catalogue from the module that declares the scenario.
     lesson: str = ""
     module: str = ""
@@ -117,6 +162,15 @@ class Scenario:
             raise ValueError(f"scenario {self.id!r}: give observe= (a count) or check= (an invariant)")
         if self.observes not in OBSERVES:
             raise ValueError(f"scenario {self.id!r}: observes= is one of {', '.join(OBSERVES)}, not {self.observes!r}")
+
+    def grade(self, observed: Optional[int], expected: Optional[int], violation: Optional[str],
+              processes: int, ops: int) -> Optional[Graded]:
+        """The declared kind of one outcome (UNDECLARED when none matches), or None for a
+        scenario that grades nothing."""
+        if not self.outcomes:
+            return None
+        facts = {"observed": observed, "expected": expected, "violation": violation, "processes": processes, "ops": ops}
+        return next((kind for kind in self.outcomes if kind.matches(facts)), UNDECLARED)
 
     @property
     def is_counter(self) -> bool:

@@ -10,7 +10,7 @@ import time
 from typing import IO, Callable, Dict, List, Optional, Sequence, Union
 
 from .catalogue import target_of
-from .model import Expect, Scenario
+from .model import Expect, Grade, Scenario
 from .results import FastRunResult, RunResult, sizes
 
 
@@ -134,6 +134,9 @@ def run_table(results: Sequence[RunResult]) -> str:
 HISTOGRAM_ROWS = 12
 
 
+_GRADE_COLOURS = {Grade.ACCEPTABLE: "green", Grade.INTERESTING: "yellow", Grade.FORBIDDEN: "red"}
+
+
 def histogram_table(result: FastRunResult, stream: Optional[IO[str]] = None) -> str:
     """A fast run as jcstress shows one: each outcome, how many trials, what share, a bar."""
     n = result.trial_count
@@ -145,6 +148,7 @@ def histogram_table(result: FastRunResult, stream: Optional[IO[str]] = None) -> 
     ]
     rows = []
     histogram = result.histogram()
+    grades = result.grades()
     for row in histogram[:HISTOGRAM_ROWS]:
         share = row.count / n if n else 0.0
         if row.lost is not None:
@@ -155,13 +159,19 @@ def histogram_table(result: FastRunResult, stream: Optional[IO[str]] = None) -> 
             note = "" if row.outcome == "held" else "invariant broken"
         bar = "#" * max(1, round(share * 30)) if row.count else ""
         colour = "green" if note in ("exact", "") else "red"
-        rows.append([str(row.outcome), f"{row.count:,}", f"{100 * share:.2f}%", bar, paint(note, colour, stream) if note else ""])
+        cells = [str(row.outcome), f"{row.count:,}", f"{100 * share:.2f}%", bar, paint(note, colour, stream) if note else ""]
+        kind = grades.get(row.outcome)
+        if grades:  # the scenario grades its outcomes: jcstress's columns
+            cells += [paint(kind.grade.value, _GRADE_COLOURS[kind.grade], stream) if kind else "",
+                      kind.description if kind else ""]
+        rows.append(cells)
     rest = histogram[HISTOGRAM_ROWS:]
     if rest:
         count = sum(r.count for r in rest)
-        rows.append([f"({len(rest)} more)", f"{count:,}", f"{100 * count / n:.2f}%", "", ""])
+        rows.append([f"({len(rest)} more)", f"{count:,}", f"{100 * count / n:.2f}%", "", ""] + (["", ""] if grades else []))
     label = "final count" if result.scenario.counts_updates else "final value" if result.scenario.is_counter else "invariant"
-    lines.append(table([label, "trials", "share", "bar", "means"], rows))
+    headers = [label, "trials", "share", "bar", "means"] + (["grade", "what it is"] if grades else [])
+    lines.append(table(headers, rows))
     lines.append(result.verdict())
     return "\n".join(lines)
 

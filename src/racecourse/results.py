@@ -6,9 +6,9 @@ import enum
 import platform
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
-from .model import Expect, Scenario
+from .model import Expect, Grade, Graded, Scenario
 
 # Exit statuses of the command line, shared by every subcommand.
 EXIT_OK = 0  # every scenario behaved within its declaration
@@ -155,8 +155,25 @@ class RunResult(_Judged):
 
     @property
     def broken(self) -> bool:
-        """A scenario that promised correctness (or an error) did not deliver it."""
-        return any(not t.ok and t.failure is None for t in self.trials)
+        """A scenario that promised correctness (or an error) did not deliver it, or an
+        outcome it declares forbidden happened."""
+        return any(not t.ok and t.failure is None for t in self.trials) or bool(self.forbidden)
+
+    def grade_of(self, trial: TrialResult) -> Optional[Graded]:
+        """The declared kind of a completed trial's outcome (None: the scenario grades nothing)."""
+        if trial.failure is not None:
+            return None
+        return self.scenario.grade(trial.observed, trial.expected, trial.violation, self.processes, self.ops)
+
+    @property
+    def forbidden(self) -> List[Tuple[int, TrialResult, Graded]]:
+        """(trial number, trial, its kind) of every trial whose outcome is forbidden."""
+        found = []
+        for number, trial in enumerate(self.trials, 1):
+            kind = self.grade_of(trial)
+            if kind is not None and kind.grade is Grade.FORBIDDEN:
+                found.append((number, trial, kind))
+        return found
 
     def report(self) -> str:
         """What happened, for a person: the verdict, then each bad trial and traceback."""
@@ -193,6 +210,11 @@ class RunResult(_Judged):
     def _verdict(self) -> str:
         if self.failures:
             return "did not complete: " + self.failures[0].describe()
+        forbidden = self.forbidden
+        if forbidden:
+            number, trial, kind = forbidden[0]
+            seen = trial.violation if trial.violation is not None else f"observed {trial.observed}"
+            return f"FORBIDDEN outcome in {len(forbidden)} of {len(self.trials)} trials: {seen} ({kind.description})"
         n = len(self.trials)
         expect = self.expect
         if expect is Expect.ERROR:
@@ -236,6 +258,13 @@ class RunResult(_Judged):
             return f"no update lost this time ({expected:,} of {expected:,}); try more --ops or --trials"
         return f"exact: {expected:,} of {expected:,} {unit}"
 
+    def _trial_json(self, trial: TrialResult) -> Dict[str, Any]:
+        data = trial.to_json()
+        kind = self.grade_of(trial)
+        if kind is not None:
+            data["grade"], data["meaning"] = kind.grade.value, kind.description
+        return data
+
     def _value_verdict(self) -> str:
         """A value that is not a count (a setting, a result): what was seen against what was due."""
         n = len(self.trials)
@@ -253,7 +282,7 @@ class RunResult(_Judged):
     def to_json(self) -> Dict[str, Any]:
         return {
             **_header(self.scenario, "stress", self.start_method, self.processes, self.ops),
-            "trials": [t.to_json() for t in self.trials],
+            "trials": [self._trial_json(t) for t in self.trials],
             "verdict": self.verdict(),
             "exit_status": self.exit_status,
             **({"interrupted": True, "requested_trials": self.requested} if self.interrupted else {}),
@@ -327,12 +356,31 @@ class FastRunResult(_Judged):
 
     @property
     def broken(self) -> bool:
-        return self.expect is Expect.SAFE and any(not self._correct(o) for o in self.counts)
+        wrong = self.expect is Expect.SAFE and any(not self._correct(o) for o in self.counts)
+        return wrong or any(kind.grade is Grade.FORBIDDEN for kind in self.grades().values())
+
+    def grades(self) -> Dict[Union[int, str], Graded]:
+        """The declared kind of each outcome seen (empty: the scenario grades nothing)."""
+        if not self.scenario.outcomes:
+            return {}
+        found = {}
+        for outcome in self.counts:
+            observed = outcome if isinstance(outcome, int) else None
+            violation = None if isinstance(outcome, int) or outcome == INVARIANT_HELD else outcome
+            kind = self.scenario.grade(observed, self.expected, violation, self.processes, self.ops)
+            if kind is not None:
+                found[outcome] = kind
+        return found
 
     def verdict(self) -> str:
         n = self.trial_count
         if self.failure is not None:
             return f"did not complete (after {self.completed:,} of {self.requested:,} trials): {self.failure.describe()}"
+        forbidden = {outcome: kind for outcome, kind in self.grades().items() if kind.grade is Grade.FORBIDDEN}
+        if forbidden:
+            outcome, kind = next(iter(forbidden.items()))
+            count = sum(self.counts[o] for o in forbidden)
+            return f"FORBIDDEN outcome in {count:,} of {n:,} trials: {outcome} ({kind.description})"
         wrong = sum(count for outcome, count in self.counts.items() if not self._correct(outcome))
         share = 100.0 * wrong / n if n else 0.0
         if self.scenario.counts_updates:
@@ -358,11 +406,15 @@ class FastRunResult(_Judged):
     def to_json(self) -> Dict[str, Any]:
         n = self.trial_count
         histogram = []
+        grades = self.grades()
         for row in self.histogram():
             entry: Dict[str, Any] = {"outcome": row.outcome, "count": row.count,
                                      "percent": round(100.0 * row.count / n, 4) if n else 0.0, "ok": row.ok}
             if row.lost is not None:
                 entry["lost"] = row.lost
+            kind = grades.get(row.outcome)
+            if kind is not None:
+                entry["grade"], entry["meaning"] = kind.grade.value, kind.description
             histogram.append(entry)
         data: Dict[str, Any] = {
             **_header(self.scenario, "fast", self.start_method, self.processes, self.ops),

@@ -284,8 +284,11 @@ def _show_one(args: argparse.Namespace, scenario: Scenario, result: Exploration)
     pruned = f", {result.pruned:,} pruned by sleep sets" if result.pruned else ""
     print(f"schedules: {result.schedules:,} ({scope}{pruned})")
     print("outcomes:")
+    width = max((len(outcome) for outcome in result.outcomes), default=0)
     for outcome, count in result.outcomes.items():
-        print(f"  {count:>8,}  {outcome}")
+        kind = result.grades.get(outcome)
+        graded = f"  {kind.grade.value}: {kind.description}" if kind is not None else ""
+        print(f"  {count:>8,}  {outcome.ljust(width) if graded else outcome}{graded}")
     print(f"failing: {result.failing:,}  deadlocks: {result.deadlocks:,}")
     failure = result.first_failure
     if failure is not None:

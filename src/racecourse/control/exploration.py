@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..catalogue import replay_command
-from ..model import Expect, Scenario
+from ..model import Expect, Grade, Graded, Scenario
 from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, no_race_possible, sizes
 from .engine import ControlError, Controller, Execution, Status, Step
 from .schedule import ScheduleError
@@ -118,6 +118,8 @@ class Exploration:
     complete: bool = False
     pruned: int = 0
     outcomes: Dict[str, int] = field(default_factory=dict)
+    # Scenarios that grade their outcomes: each outcome's declared kind.
+    grades: Dict[str, Graded] = field(default_factory=dict)
     failing: int = 0
     deadlocks: int = 0
     errors: int = 0
@@ -139,9 +141,15 @@ class Exploration:
     def exit_status(self) -> int:
         if self.errors:
             return EXIT_FAILED
-        if self.expect is Expect.SAFE and self.failing:
+        if self.expect is Expect.SAFE and self.failing or self.forbidden:
             return EXIT_BROKEN
         return EXIT_OK
+
+    @property
+    def forbidden(self) -> Dict[str, int]:
+        """Outcomes the scenario declares forbidden, with the schedules that reached them."""
+        return {outcome: self.outcomes.get(outcome, 0) for outcome, kind in self.grades.items()
+                if kind.grade is Grade.FORBIDDEN}
 
     def verdict(self) -> str:
         size = f"{self.schedules:,} schedule{'s' if self.schedules != 1 else ''}"
@@ -155,6 +163,11 @@ class Exploration:
         found = f"{self.failing:,} of {size} went wrong ({scope})"
         if self.deadlocks:
             found += f", {self.deadlocks:,} deadlocked"
+        forbidden = self.forbidden
+        if forbidden:
+            outcome, count = next(iter(forbidden.items()))
+            found = (f"FORBIDDEN outcome in {sum(forbidden.values()):,} of {size}: {outcome} "
+                     f"({self.grades[outcome].description}); {found}")
         return found
 
     def report(self) -> str:
@@ -162,7 +175,8 @@ class Exploration:
         wrong, the simplest one, the command that replays it, and its timeline."""
         lines = [f"{self.scenario.id} ({self.start_method}, {sizes(self.processes, self.ops)}, "
                  f"{self.strategy} exploration): {self.verdict()}"]
-        lines.append("outcomes: " + "; ".join(f"{outcome} ({count:,})" for outcome, count in self.outcomes.items()))
+        lines.append("outcomes: " + "; ".join(f"{outcome} ({count:,}){self._graded(outcome)}"
+                                              for outcome, count in self.outcomes.items()))
         failure = self.first_failure
         if failure is not None:
             lines.append(f"minimal failing schedule: {failure.schedule} (fewest context switches): {failure.outcome}")
@@ -176,8 +190,15 @@ class Exploration:
             lines.extend(failure_list(self.failures))
         return "\n".join(lines)
 
+    def _graded(self, outcome: str) -> str:
+        kind = self.grades.get(outcome)
+        return f" [{kind.grade.value}: {kind.description}]" if kind is not None else ""
+
     def to_json(self) -> Dict[str, Any]:
+        graded = ({"grades": {outcome: {"grade": kind.grade.value, "meaning": kind.description}
+                              for outcome, kind in self.grades.items()}} if self.grades else {})
         return {
+            **graded,
             "scenario": self.scenario.id,
             "strategy": self.strategy,
             "schedules": self.schedules,
@@ -249,6 +270,11 @@ def explore(
         for execution in executions:
             result.schedules += 1
             outcomes[execution.outcome] += 1
+            if scenario.outcomes and execution.outcome not in result.grades and execution.deadlock is None:
+                kind = scenario.grade(execution.observed, execution.expected, execution.violation,
+                                      active.processes, active.ops)
+                if kind is not None:
+                    result.grades[execution.outcome] = kind
             if not execution.correct:
                 result.failing += 1
                 result.deadlocks += execution.status is Status.DEADLOCK
