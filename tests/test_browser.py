@@ -13,6 +13,7 @@ so they run once per interpreter.
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import struct
@@ -29,6 +30,17 @@ pytestmark = [
     pytest.mark.skipif(BINARY is None, reason="no Chromium binary (apt-get install chromium, or set RACECOURSE_CHROMIUM)"),
 ]
 METHOD = start_methods()[0]
+
+
+def _increment_line() -> int:
+    """The line of raw-value's ``counter.value += 1``, as the page numbers it."""
+    from racecourse.scenarios import raw_value
+
+    source, first = inspect.getsourcelines(raw_value.worker)
+    return first + next(number for number, text in enumerate(source) if "counter.value += 1" in text)
+
+
+INCREMENT_LINE = _increment_line()
 
 
 @pytest.fixture
@@ -68,20 +80,20 @@ def test_raw_value_played_to_a_lost_update_by_clicking_then_undone(browser, play
     play = open_play(browser, play_web, "raw-value")
     text = browser.text()
     assert "raw-value: Value(lock=False): += with no lock" in text
-    assert "process 0: next read counter (line 24, the read of +=; its write comes later)" in text
+    assert f"process 0: next read counter (line {INCREMENT_LINE}, the read of +=; its write comes later)" in text
     assert "counter.value += 1" in text and "Shared state: count=0" in text
     step(browser, 0, "0")
     step(browser, 1, "01")
     text = step(browser, 1, "011")
     assert "process 1: finished" in text and "Shared state: count=1" in text
-    assert "process 0: next write counter (line 24, the write of +=; its read is done)" in text
+    assert f"process 0: next write counter (line {INCREMENT_LINE}, the write of +=; its read is done)" in text
     assert browser.evaluate("document.getElementById('step-1').disabled") is True
     step(browser, 0, "0110")
     text = browser.wait_for_text("An update was lost")
     assert ("An update was lost at step 4: process 0 overwrites the update process 1 wrote at step 3, with a "
             "value it read before that write. Outcome: count=1 (expected 2, 1 lost).") in text
     assert f"racecourse replay raw-value --schedule 2x1:0110 --start-method {METHOD}" in text
-    assert "write counter <- 1 (line 24) LOST" in text
+    assert f"write counter <- 1 (line {INCREMENT_LINE}) LOST" in text
     save_screenshot(browser, tmp_path)
 
     browser.click("undo")

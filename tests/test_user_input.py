@@ -257,5 +257,6 @@ def test_the_fast_histogram_names_every_column_and_counts_in_words(capsys):
     status, out, _ = run_cli(capsys, "run", "raw-value", "-p", "1", "-k", "1", "-t", "100", "--fast")
     lines = out.splitlines()
     assert status == 0 and ", racy, 1 process x 1 op): 100 fast trials" in lines[0]
-    assert lines[1].split() == ["final", "count", "trials", "share", "bar", "means"]
-    assert len(lines[2].split()) == 5  # one dash run per column
+    # raw-value grades its outcomes, so jcstress's grade and description columns follow.
+    assert lines[1].split() == ["final", "count", "trials", "share", "bar", "means", "grade", "what", "it", "is"]
+    assert len(lines[2].split()) == 7  # one dash run per column
