@@ -456,3 +456,52 @@ def test_failing_schedules_are_kept_and_replayed_first_until_fixed(pytester):
     fixed = pytester.runpytest_subprocess(*options)
     fixed.assert_outcomes(passed=1)
     assert '"seeds": []' in kept.read_text()  # nothing left to replay
+
+
+SPLIT = textwrap.dedent('''
+    import multiprocessing
+
+    from racecourse import Expect, Scenario
+
+    LOCK = multiprocessing.Lock()  # made at import: every child under spawn makes its own
+
+    def build(share):
+        return {"hits": share.Value("i", 0, lock=False)}
+
+    def worker(hits, ops):
+        for _ in range(ops):
+            with LOCK:
+                hits.value += 1
+
+    COUNTER = Scenario(id="module-locked-counter", title="t", expect=Expect.SAFE, build=build, worker=worker,
+                       observe=lambda hits: hits.value)
+
+    FACTOR = None
+
+    def scale(x):
+        return x * FACTOR
+
+    def test_counter(racecourse):
+        racecourse.check_explore(COUNTER, processes=2, ops=1)
+
+    def test_pool(start_method):
+        global FACTOR
+        FACTOR = 3
+        with multiprocessing.Pool(2) as pool:
+            assert pool.map(scale, range(3)) == [0, 3, 6]
+''')
+
+
+@pytest.mark.skipif("fork" not in available_start_methods(), reason="the split is fork against spawn")
+def test_a_test_that_passes_under_one_method_and_fails_under_another_is_explained(pytester):
+    pytester.makepyfile(test_split=SPLIT)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--start-methods=fork,spawn")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines([
+        "*= racecourse: the start method decides =*",
+        "test_split.py::test_counter[[]*[]]: passes under fork, fails under spawn",
+        "  LOCK (module global, Lock): one object shared by every process under fork; under spawn it was "
+        "re-created when the child imported test_split*",
+        "test_split.py::test_pool[[]*[]]: passes under fork, fails under spawn",
+        "  under fork a child starts as a copy of the test process*",
+    ])

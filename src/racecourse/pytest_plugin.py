@@ -29,9 +29,13 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import json
 import math
 import multiprocessing
 import os
+import re
+import subprocess
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
 
@@ -50,6 +54,10 @@ START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
 _GUARD = pytest.StashKey[Guard]()
 # Recorded on a test's report by an xdist worker, read by the controller.
 _FORK_IN_WORKER = ("racecourse", "fork in an xdist worker")
+# Recorded on every report of a test run under one start method, and the scenario (as the
+# command line names it) that its racecourse fixture checked: read by _MethodSplits.
+_METHOD_PROPERTY = "racecourse start method"
+_SCENARIO_PROPERTY = "racecourse scenario"
 # CPython 3.12+, at every fork in a process with threads.
 _FORK_WARNING = r"This process \(pid=\d+\) is multi-threaded, use of fork\(\)"
 
@@ -124,6 +132,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_GUARD] = Guard(limit)
     if not config.pluginmanager.has_plugin("racecourse-fork-notice"):
         config.pluginmanager.register(_ForkNotice(), "racecourse-fork-notice")
+    if not config.pluginmanager.has_plugin("racecourse-method-splits") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_MethodSplits(), "racecourse-method-splits")
 
 
 def _seconds(text: str, where: str) -> float:
@@ -248,6 +258,7 @@ def start_method(request: pytest.FixtureRequest) -> Iterator[str]:
         getattr(request.node, "user_properties", []).append(_FORK_IN_WORKER)
     if method == "forkserver":
         _stop_forkserver()
+    getattr(request.node, "user_properties", []).append((_METHOD_PROPERTY, method))
     multiprocessing.set_start_method(method, force=True)
     try:
         yield method
@@ -290,6 +301,57 @@ class _ForkNotice:
             "-n: pytest -n 2 --start-methods=spawn,forkserver")
 
 
+class _MethodSplits:
+    """Tests that pass under one start method and fail under another, said at the end with
+    why: for a test whose racecourse fixture checked a scenario, the provenance of the
+    objects its worker uses (``racecourse explain --provenance``), found in a process of
+    its own (this one may be an xdist controller, which must not fork)."""
+
+    def __init__(self) -> None:
+        self.outcomes: Dict[str, Dict[str, str]] = {}  # test (method left out) -> method -> outcome
+        self.scenarios: Dict[str, str] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties: Dict[str, str] = {str(p[0]): str(p[1]) for p in report.user_properties if len(p) == 2}
+        method = properties.get(_METHOD_PROPERTY)
+        if method is None or getattr(report, "wasxfail", None) is not None:
+            return
+        test = re.sub(rf"(?<=[\[-]){re.escape(method)}(?=[\]-])", "*", report.nodeid, count=1)
+        if report.failed or (report.when == "call" and report.passed):
+            mine = self.outcomes.setdefault(test, {})
+            mine[method] = "failed" if report.failed or mine.get(method) == "failed" else "passed"
+        if _SCENARIO_PROPERTY in properties:
+            self.scenarios[test] = properties[_SCENARIO_PROPERTY]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        splits = {test: methods for test, methods in self.outcomes.items()
+                  if {"passed", "failed"} <= set(methods.values())}
+        if not splits:
+            return
+        terminalreporter.write_sep("=", "racecourse: the start method decides", red=True)
+        for test, methods in splits.items():
+            passed = [m for m, outcome in methods.items() if outcome == "passed"]
+            failed = [m for m, outcome in methods.items() if outcome == "failed"]
+            terminalreporter.write_line(f"{test}: passes under {', '.join(passed)}, fails under {', '.join(failed)}")
+            for line in _why(self.scenarios.get(test), passed + failed):
+                terminalreporter.write_line(f"  {line}")
+
+
+def _why(scenario: Optional[str], methods: List[str]) -> List[str]:
+    """Why the methods part, in sentences: the scenario's provenance, or what differs in general."""
+    if scenario is not None:
+        traced = subprocess.run([sys.executable, "-m", "racecourse", "explain", scenario, "--provenance", "--json",
+                                 "-m", ",".join(methods)], capture_output=True, text=True, timeout=300)
+        if traced.returncode == 0:
+            why = json.loads(traced.stdout)[0]["why"]
+            return why or [f"every object {scenario}'s worker uses reaches the children the same way under each "
+                           "method (racecourse explain --provenance): look at what the processes do at start-up"]
+    return ["under fork a child starts as a copy of the test process: module globals as the test left them, "
+            "objects made before the Pool or Process; under spawn and forkserver the child imports the test's "
+            "modules afresh, so what the test set or made at run time is not there (pass it to the child instead: "
+            "Process args, a Pool initializer, functools.partial)"]
+
+
 @contextlib.contextmanager
 def _readable_errors() -> Iterator[None]:
     """What racecourse refuses on purpose (code control cannot schedule, a schedule that
@@ -305,9 +367,21 @@ class BoundRacecourse:
     """racecourse's API (``racecourse.stress``, ``explore``, ``replay``) with this run's
     start method filled in, plus ``check_*`` versions that fail the test with the report."""
 
-    def __init__(self, start_method: str, seeds: Optional["_Seeds"] = None) -> None:
+    def __init__(self, start_method: str, seeds: Optional["_Seeds"] = None,
+                 properties: Optional[List[Any]] = None) -> None:
         self.start_method = start_method
         self.seeds = seeds
+        self.properties = properties  # the test's user_properties: the scenario it checked goes there
+
+    def _note(self, target: Any) -> None:
+        """Record the scenario a check ran on, for the end-of-session start-method summary."""
+        from .catalogue import locate, target_of
+        from .model import Scenario
+
+        if self.properties is not None and isinstance(target, Scenario):
+            named = target_of(locate(target))
+            if named is not None and (_SCENARIO_PROPERTY, named) not in self.properties:
+                self.properties.append((_SCENARIO_PROPERTY, named))
 
     def stress(self, target: Any, **options: Any) -> RunResult:
         """:func:`racecourse.stress` under this run's start method."""
@@ -319,6 +393,7 @@ class BoundRacecourse:
 
     def check_stress(self, target: Any, **options: Any) -> RunResult:
         """Like ``stress``, and fail the test with the report when a trial was not correct."""
+        self._note(target)
         result = self.stress(target, **options)
         if not result.ok:
             pytest.fail(result.report(), pytrace=False)
@@ -339,6 +414,7 @@ class BoundRacecourse:
         not check every interleaving."""
         from . import saved
 
+        self._note(target)
         method = options.get("start_method") or self.start_method
         if self.seeds is not None:
             self._replay_seeds(target, method, options)
@@ -413,4 +489,5 @@ def racecourse(start_method: str, request: pytest.FixtureRequest) -> BoundRaceco
     """racecourse's API bound to this run's start method. ``check_explore`` keeps the
     failing schedules it finds in pytest's cache and replays them first on the next run."""
     cache = getattr(request.config, "cache", None)  # None with -p no:cacheprovider
-    return BoundRacecourse(start_method, _Seeds(cache, request.node.nodeid) if cache is not None else None)
+    return BoundRacecourse(start_method, _Seeds(cache, request.node.nodeid) if cache is not None else None,
+                           getattr(request.node, "user_properties", None))
