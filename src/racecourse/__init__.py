@@ -8,8 +8,9 @@ of milliseconds it never uses: a trial's child needs only what its worker touche
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Dict
+
+from .lazy import lazy_names
 
 if TYPE_CHECKING:
     from .api import explore, replay, stress
@@ -45,17 +46,7 @@ _HOMES: Dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'racecourse' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value  # found once; later lookups are ordinary attribute reads
-    return value
-
-
-def __dir__() -> List[str]:
-    return sorted(list(globals()) + list(_HOMES))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
 __all__ = [

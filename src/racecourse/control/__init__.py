@@ -19,8 +19,9 @@ pulls in urllib, http and ssl).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Dict
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .engine import Abandon, ControlError, Controller, Execution, RunState, Status, Step, refuse_uncontrollable
@@ -42,17 +43,7 @@ _HOMES: Dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'racecourse.control' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value  # found once; later lookups are ordinary attribute reads
-    return value
-
-
-def __dir__() -> List[str]:
-    return sorted(list(globals()) + list(_HOMES))
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
 
 
 __all__ = [
