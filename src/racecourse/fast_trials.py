@@ -43,13 +43,14 @@ import time
 import traceback
 from multiprocessing import shared_memory
 from multiprocessing.connection import wait
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .catalogue import worker_in_child
 from .errors import RacecourseError
 from .model import Expect, Scenario, Shared, bound_call, check_importable_worker
-from .results import INVARIANT_HELD, Failure, FastRunResult
+from .results import Failure, FastRunResult
 from .sharing import Share, default_start_method, startup_allowance
+from .verdicts import observer
 from .workers import GRACE_SECONDS, TrialTimeout, WorkerFailed, WorkerGroup, ask_where_stuck, child_main
 
 Progress = Callable[[int, int], None]
@@ -321,7 +322,7 @@ def run(
     try:
         shared = bound_call(scenario.build, {"share": share, "processes": n, "ops": k})()
         state = SharedState(shared)  # refuses what it cannot reset, before any process starts
-        look = _observer(scenario, shared)
+        look = observer(scenario, shared)
         workers = _FastWorkers(share, scenario, n)
         workers.launch(shared, n, k, trials)
         result.trial_seconds = workers.trials(limit, progress, trials)
@@ -350,20 +351,6 @@ def run(
             workers = None  # drop the pipes and the control block before share.close() collects
         share.close()
     return result
-
-
-def _observer(scenario: Scenario, shared: Shared) -> Callable[[], Union[int, str]]:
-    """What the parent reads after a trial: the count, or what broke the invariant."""
-    check = bound_call(scenario.check, shared) if scenario.check is not None else None
-    observe = bound_call(scenario.observe, shared) if scenario.observe is not None else None
-
-    def look() -> Union[int, str]:
-        violation = check() if check is not None else None
-        if violation is not None:
-            return str(violation)
-        return int(observe()) if observe is not None else INVARIANT_HELD
-
-    return look
 
 
 def eligible(scenario: Scenario, trials: int, ops: int) -> bool:

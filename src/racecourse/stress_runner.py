@@ -19,10 +19,11 @@ import traceback
 from typing import Any, Callable, Optional
 
 from .catalogue import worker_in_child
-from .model import Expect, Scenario, Shared, call_with, check_importable_worker
+from .model import Scenario, Shared, call_with, check_importable_worker
 from .remote import Endpoint
 from .results import Failure, RunResult, TrialResult
 from .sharing import Share, default_start_method, startup_allowance
+from .verdicts import judge_incomplete, judge_trial
 from .workers import GRACE_SECONDS, TrialTimeout, WorkerFailed, WorkerGroup, ask_where_stuck, child_main
 
 # Errors a client gets when its Manager server goes away, and how long the server may
@@ -147,20 +148,20 @@ def run_trial(
             workers = _Workers(share, scenario)
             workers.launch(shared, processes, ops, startup)
             seconds = workers.run(started + startup, timeout)
-        return _judge(scenario, start_method, shared, expected, seconds)
+        return judge_trial(scenario, start_method, shared, expected, seconds)
     except WorkerFailed as error:
         failure = _blame_lost_server(share, error.failure)
-        return _failed(scenario, expected, time.monotonic() - started, failure)
+        return judge_incomplete(scenario, expected, time.monotonic() - started, failure)
     except TrialTimeout as error:
         ask_where_stuck(workers, error)
         failure = _blame_lost_server(share, error.failure(timeout))
-        return _failed(scenario, expected, time.monotonic() - started, failure, stuck_running=not error.starting)
+        return judge_incomplete(scenario, expected, time.monotonic() - started, failure, stuck_running=not error.starting)
     except Exception as error:  # raised in the parent: by build, program or observe
         interrupt = _interrupt_behind(error)
         if interrupt is not None:
             raise interrupt from None
         failure = Failure("exception", f"{type(error).__name__}: {error}", None, traceback.format_exc(), type(error).__name__)
-        return _failed(scenario, expected, time.monotonic() - started, _blame_lost_server(share, failure))
+        return judge_incomplete(scenario, expected, time.monotonic() - started, _blame_lost_server(share, failure))
     finally:
         if workers is not None:
             workers.close()
@@ -182,40 +183,6 @@ def _interrupt_behind(error: BaseException) -> Optional[KeyboardInterrupt]:
         seen.add(id(cause))
         cause = cause.__context__
     return None
-
-
-def _judge(scenario: Scenario, start_method: str, shared: Shared, expected: Optional[int], seconds: float) -> TrialResult:
-    expect = scenario.expect.under(start_method)
-    violation = call_with(scenario.check, shared) if scenario.check is not None else None
-    observed: Optional[int]
-    lost: Optional[int]
-    if scenario.is_counter:
-        assert scenario.observe is not None and expected is not None
-        observed = int(call_with(scenario.observe, shared))
-        # A value that is not a count (observes="value") is right or wrong, not short of updates.
-        lost = expected - observed if scenario.counts_updates else None
-        correct = observed == expected and violation is None
-    else:
-        observed = lost = None
-        correct = violation is None
-    # Racy and deadlock-prone scenarios are within their declaration whatever they show;
-    # a scenario that promised an error and completed normally is not.
-    ok = correct if expect is Expect.SAFE else expect is not Expect.ERROR
-    return TrialResult(expected, observed, lost, ok, seconds, violation)
-
-
-def _failed(
-    scenario: Scenario, expected: Optional[int], seconds: float, failure: Failure, stuck_running: bool = False
-) -> TrialResult:
-    """The result of a trial that did not complete. ``stuck_running``: its workers timed out
-    after the start line, which is how a deadlock shows (not while they were starting)."""
-    expect = scenario.expect
-    documented = scenario.raises is not None and failure.exception_type == scenario.raises.__name__
-    if expect is Expect.ERROR and documented:
-        return TrialResult(expected, None, None, True, seconds, failure=failure)
-    if expect is Expect.DEADLOCK and failure.kind == "timeout" and stuck_running:
-        return TrialResult(expected, None, None, True, seconds, violation="deadlocked: " + failure.message)
-    return TrialResult(expected, None, None, False, seconds, failure=failure)
 
 
 def run(

@@ -36,8 +36,9 @@ from ..control.engine import describe_op
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, table, use_colour
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
+from ..results import sizes
 from .options import MAX_BUDGET, UsageError, add_json, add_progress, add_start_method, bounded, chosen_start_methods, seconds
+from .status import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16

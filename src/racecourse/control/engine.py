@@ -26,6 +26,7 @@ from ..child_signals import leave_signals_to_parent
 from ..errors import RacecourseError
 from ..model import Expect, Scenario, Shared, bound_call, call_with, check_importable_worker
 from ..sharing import Share, startup_allowance, stop_processes
+from ..verdicts import raises_documented
 from ..workers import WorkerGroup
 from .instrument import (
     ABORT,
@@ -561,9 +562,8 @@ class Controller:
         if execution.errors:
             process = min(execution.errors)
             execution.outcome = f"error in process {process}: {execution.errors[process][0]}"
-            documented = scenario.raises is not None and all(
-                summary.startswith(scenario.raises.__name__ + ":") for summary, _ in execution.errors.values())
-            execution.correct = documented and scenario.expect is Expect.ERROR
+            names = [summary.split(":", 1)[0] for summary, _ in execution.errors.values()]
+            execution.correct = raises_documented(scenario, names) and scenario.expect is Expect.ERROR
             return
         parts = []
         if scenario.check is not None:

@@ -9,7 +9,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from ..catalogue import replay_command
 from ..model import Expect, Scenario
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, no_race_possible, sizes
+from ..results import no_race_possible, run_status, sizes
+from ..verdicts import error_documented
 from .engine import ControlError, Controller, Execution, Step
 from .schedule import ScheduleError
 from .strategies import STRATEGIES, Exhaustive, pct_schedules, random_schedules, replay
@@ -130,15 +131,11 @@ class Exploration:
     def ok(self) -> bool:
         """The scenario behaved within its declaration: a safe one never failed, and no
         worker raised an error it does not document."""
-        return self.exit_status == EXIT_OK
+        return not self.errors and not (self.expect is Expect.SAFE and self.failing)
 
     @property
     def exit_status(self) -> int:
-        if self.errors:
-            return EXIT_FAILED
-        if self.expect is Expect.SAFE and self.failing:
-            return EXIT_BROKEN
-        return EXIT_OK
+        return run_status(False, bool(self.errors), self.expect is Expect.SAFE and bool(self.failing))
 
     def verdict(self) -> str:
         size = f"{self.schedules:,} schedule{'s' if self.schedules != 1 else ''}"
@@ -243,7 +240,7 @@ def explore(
             if not execution.correct:
                 result.failing += 1
                 result.deadlocks += execution.status == "deadlock"
-                result.errors += bool(execution.errors) and not _documented(scenario, execution)
+                result.errors += bool(execution.errors) and not error_documented(scenario, execution.correct)
                 if first is None or context_switches(execution.schedule) < context_switches(first.schedule):
                     first = execution
             if progress is not None and result.schedules % 100 == 0:
@@ -271,7 +268,3 @@ def explore(
         if owned:
             active.close()
     return result
-
-
-def _documented(scenario: Scenario, execution: Execution) -> bool:
-    return scenario.expect is Expect.ERROR and execution.correct
