@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from racecourse import catalogue, stress_runner
+from racecourse import catalogue, stress_runner, workers
 from support import announce_then_sleep, leaked_shm_entries, meet, shm_entries, start_methods
 
 METHODS = start_methods()
@@ -98,7 +98,8 @@ def test_hanging_workers_hit_the_timeout(faulty, method, nothing_left_behind):
 def test_workers_that_never_start_are_not_a_deadlock(method, monkeypatch, nothing_left_behind):
     """A trial whose workers never reached the start line has shown nothing: for the
     deadlock scenario that is a run that did not complete, not the deadlock it declares."""
-    monkeypatch.setattr(stress_runner, "startup_allowance", lambda timeout: 0.0)  # no time to start
+    for module in (stress_runner, workers):  # the start deadline, and the limit the timeout names
+        monkeypatch.setattr(module, "startup_allowance", lambda timeout: 0.0)  # no time to start
     # A worker still starting has no SIGUSR1 handler yet: asking it for its stack would kill it.
     monkeypatch.setattr(stress_runner._Workers, "stacks", lambda self, stuck: pytest.fail("asked a starting worker"))
     result = stress_runner.run(catalogue.resolve_one("deadlock"), trials=1, start_method=method)

@@ -32,28 +32,26 @@ global-counter, the parent's own memory): worker processes keep their module glo
 from one trial to the next.
 
 Every path out (the last trial, an exception in a worker, a killed worker, a timeout,
-Ctrl-C) stops the workers and tears the shared state down, with the stress runner's own
-helpers.
+Ctrl-C) stops the workers and tears the shared state down, with the worker group's own
+helpers (``workers``).
 """
 
 from __future__ import annotations
 
 import ctypes
-import signal
-import sys
 import time
 import traceback
 from multiprocessing import shared_memory
 from multiprocessing.connection import wait
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .catalogue import worker_in_child
-from .child_signals import leave_signals_to_parent, starting_children
 from .errors import RacecourseError
 from .model import Expect, Scenario, Shared, bound_call, check_importable_worker
-from .results import INVARIANT_HELD, Failure, FastRunResult
+from .results import Failure, FastRunResult
 from .sharing import Share, default_start_method, startup_allowance
-from .stress_runner import _GRACE_SECONDS, TrialTimeout, _tell_stack, _WorkerError, _Workers, ask_where_stuck
+from .verdicts import observer
+from .workers import GRACE_SECONDS, TrialTimeout, WorkerFailed, WorkerGroup, ask_where_stuck, child_main
 
 Progress = Callable[[int, int], None]
 
@@ -183,7 +181,8 @@ def _spin_until_all(control: Any, slots: range, generation: int) -> None:
                 _pause()
 
 
-def _fast_child(
+def _fast_body(
+    conn: Any,
     target: Any,
     shared: Shared,
     index: int,
@@ -191,86 +190,64 @@ def _fast_child(
     ops: int,
     trials: int,
     control: Any,
-    conn: Any,
     results: Any,
 ) -> None:
-    """Entry point of one persistent worker (module-level so spawn can import it)."""
-    leave_signals_to_parent()
-    if hasattr(signal, "SIGUSR1"):
-        signal.signal(signal.SIGUSR1, _tell_stack(conn))  # where it is, when a trial times out
-    try:
-        work = bound_call(worker_in_child(target), {**shared, "ops": ops, "index": index, "processes": processes})
-        state = SharedState(shared) if index == 0 else None  # worker 0 keeps the score
-        finals: Dict[bytes, int] = {}
-        conn.send(("ready", None))
-        arrived = range(_SLOTS, _SLOTS + processes)
-        done = range(_SLOTS + processes, _SLOTS + 2 * processes)
-        previous = 0
-        while True:
-            spins = 0
-            while control[_GO] == previous:
-                spins += 1
-                if spins > _SPIN_LIMIT:
-                    _pause()
-            generation = control[_GO]
-            if generation == _STOP:
-                break
-            control[arrived[index]] = generation
-            _spin_until_all(control, arrived, generation)
-            work()
-            control[done[index]] = generation
-            if state is not None:
-                _spin_until_all(control, done, generation)
-                final = state.capture()
-                finals[final] = finals.get(final, 0) + 1
-                state.restore(state.initial)
-                control[_COMPLETED] = generation
-                control[_GO] = generation + 1 if generation < trials else _STOP
-            previous = generation
+    """What one persistent worker does (inside ``workers.child_main``, which reports)."""
+    work = bound_call(worker_in_child(target), {**shared, "ops": ops, "index": index, "processes": processes})
+    state = SharedState(shared) if index == 0 else None  # worker 0 keeps the score
+    finals: Dict[bytes, int] = {}
+    conn.send(("ready", None))
+    arrived = range(_SLOTS, _SLOTS + processes)
+    done = range(_SLOTS + processes, _SLOTS + 2 * processes)
+    previous = 0
+    while True:
+        spins = 0
+        while control[_GO] == previous:
+            spins += 1
+            if spins > _SPIN_LIMIT:
+                _pause()
+        generation = control[_GO]
+        if generation == _STOP:
+            break
+        control[arrived[index]] = generation
+        _spin_until_all(control, arrived, generation)
+        work()
+        control[done[index]] = generation
         if state is not None:
-            results.send(finals)
-        conn.send(("done", None))
-    except BaseException as error:  # report everything, SystemExit included
-        conn.send(("error", (type(error).__name__, str(error), traceback.format_exc())))
-        conn.close()
-        sys.exit(1)
-    conn.close()
+            _spin_until_all(control, done, generation)
+            final = state.capture()
+            finals[final] = finals.get(final, 0) + 1
+            state.restore(state.initial)
+            control[_COMPLETED] = generation
+            control[_GO] = generation + 1 if generation < trials else _STOP
+        previous = generation
+    if state is not None:
+        results.send(finals)
 
 
-class _FastWorkers(_Workers):
-    """Persistent workers; the stress runner's _Workers reads their pipes and stops them."""
+class _FastWorkers(WorkerGroup):
+    """Persistent workers that run every trial among themselves."""
 
-    def __init__(self, share: Share, scenario: Scenario, shared: Shared, processes: int, ops: int, trials: int):
+    def __init__(self, share: Share, scenario: Scenario, processes: int) -> None:
+        super().__init__(share, f"racecourse-fast-{scenario.id}")
+        self.scenario = scenario
         ctx: Any = share.context
         self.control = ctx.RawArray("q", _SLOTS + 2 * processes)  # zero-filled: nothing run yet
-        self.results, results_sender = ctx.Pipe(duplex=False)
+        self.results, self._results_sender = ctx.Pipe(duplex=False)
         self.finals: Dict[bytes, int] = {}
-        self.processes = []
-        self.conns = []
+
+    def launch(self, shared: Shared, processes: int, ops: int, trials: int) -> None:
+        target, results = self.scenario.child_target, self._results_sender
         try:
-            for index in range(processes):
-                receiver, sender = ctx.Pipe(duplex=False)
-                self.conns.append(receiver)
-                process = ctx.Process(
-                    target=_fast_child,
-                    args=(scenario.child_target, shared, index, processes, ops, trials, self.control, sender,
-                          results_sender),
-                    name=f"racecourse-fast-{scenario.id}-{index}",
-                    daemon=True,
-                )
-                self.processes.append(process)
-                try:
-                    with starting_children(share.start_method):
-                        process.start()
-                finally:
-                    sender.close()  # the parent keeps only the reading end
+            self.start(processes, child_main, lambda index, sender: (
+                _fast_body, sender, target, shared, index, processes, ops, trials, self.control, results))
         finally:
-            results_sender.close()
+            results.close()  # only worker 0 writes the final states
 
     def trials(self, timeout: float, progress: Optional[Progress], total: int) -> float:
         """Start the trials and sleep until worker 0 sends the final states; the seconds
         they took. The run stops when no trial has completed for ``timeout`` seconds."""
-        self._collect("ready", time.monotonic() + startup_allowance(timeout))
+        self.collect("ready", time.monotonic() + startup_allowance(timeout))
         began = time.monotonic()
         self.control[_GO] = 1
         watched = self.conns + [p.sentinel for p in self.processes]
@@ -280,7 +257,7 @@ class _FastWorkers(_Workers):
             if not all_done and wait(watched, 0):
                 # A worker reported an error or died (_collect raises, saying which and how),
                 # or they all finished and the final states are on their way.
-                self._collect("done", time.monotonic() + timeout)
+                self.collect("done", time.monotonic() + timeout)
                 all_done = True
                 continue
             completed, now = int(self.control[_COMPLETED]), time.monotonic()
@@ -296,20 +273,19 @@ class _FastWorkers(_Workers):
         self.finals = self.results.recv()
         elapsed = time.monotonic() - began
         if not all_done:
-            self._collect("done", time.monotonic() + timeout)
+            self.collect("done", time.monotonic() + timeout)
         # Let the workers exit on their own, running their finalizers (as the stress runner does).
-        exit_by = time.monotonic() + _GRACE_SECONDS
-        for process in self.processes:
-            process.join(max(0.0, exit_by - time.monotonic()))
+        self.let_exit(time.monotonic() + GRACE_SECONDS)
         return elapsed
 
     @property
     def completed(self) -> int:
         return int(self.control[_COMPLETED])
 
-    def close(self) -> None:
-        super().close()
+    def close(self, grace: float = GRACE_SECONDS) -> None:
+        super().close(grace)
         self.results.close()
+        self._results_sender.close()
 
 
 def run(
@@ -346,8 +322,9 @@ def run(
     try:
         shared = bound_call(scenario.build, {"share": share, "processes": n, "ops": k})()
         state = SharedState(shared)  # refuses what it cannot reset, before any process starts
-        look = _observer(scenario, shared)
-        workers = _FastWorkers(share, scenario, shared, n, k, trials)
+        look = observer(scenario, shared)
+        workers = _FastWorkers(share, scenario, n)
+        workers.launch(shared, n, k, trials)
         result.trial_seconds = workers.trials(limit, progress, trials)
         result.completed = trials
         # Observe each distinct final state once, in the parent.
@@ -355,7 +332,7 @@ def run(
             state.restore(final)
             outcome = look()
             result.counts[outcome] = result.counts.get(outcome, 0) + count
-    except _WorkerError as error:
+    except WorkerFailed as error:
         result.failure = error.failure
     except TrialTimeout as error:
         ask_where_stuck(workers, error)
@@ -374,20 +351,6 @@ def run(
             workers = None  # drop the pipes and the control block before share.close() collects
         share.close()
     return result
-
-
-def _observer(scenario: Scenario, shared: Shared) -> Callable[[], Union[int, str]]:
-    """What the parent reads after a trial: the count, or what broke the invariant."""
-    check = bound_call(scenario.check, shared) if scenario.check is not None else None
-    observe = bound_call(scenario.observe, shared) if scenario.observe is not None else None
-
-    def look() -> Union[int, str]:
-        violation = check() if check is not None else None
-        if violation is not None:
-            return str(violation)
-        return int(observe()) if observe is not None else INVARIANT_HELD
-
-    return look
 
 
 def eligible(scenario: Scenario, trials: int, ops: int) -> bool:

@@ -10,14 +10,24 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .model import Expect, Grade, Graded, Scenario
 
-# Exit statuses of the command line, shared by every subcommand.
+# What a run found, as the exit status its JSON reports and the command line exits with.
+# Statuses that belong to the command line alone (bad usage, an unreachable server, a
+# SIGTERM) are in ``cli.status``.
 EXIT_OK = 0  # every scenario behaved within its declaration
 EXIT_BROKEN = 1  # a scenario declared safe lost an update or broke its invariant
-EXIT_USAGE = 2  # bad usage: nothing was started
 EXIT_FAILED = 3  # a run did not complete: a worker raised, was killed, or timed out
-EXIT_UNAVAILABLE = 4  # run --connect: the Manager server refused the authkey or cannot be reached
 EXIT_INTERRUPTED = 130  # Ctrl-C
-EXIT_TERMINATED = 143  # SIGTERM, stopped the same way
+
+
+def run_status(interrupted: bool, failed: bool, broken: bool) -> int:
+    """The exit status of a run: interrupted first, then failures, then a broken promise."""
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if failed:
+        return EXIT_FAILED
+    if broken:
+        return EXIT_BROKEN
+    return EXIT_OK
 
 
 def sizes(processes: int, ops: int) -> str:
@@ -117,13 +127,7 @@ class _Judged:
 
     @property
     def exit_status(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if self.failures:
-            return EXIT_FAILED
-        if self.broken:
-            return EXIT_BROKEN
-        return EXIT_OK
+        return run_status(self.interrupted, bool(self.failures), self.broken)
 
     @property
     def ok(self) -> bool:

@@ -17,10 +17,10 @@ from typing import Any, List, NoReturn, Optional, Set
 
 from .. import __version__
 from ..catalogue import BadScenarioFile, UnknownScenario
-from ..results import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..sharing import available_start_methods, default_start_method
 from . import bench, browse, diff, explore, run, serve, tour
 from .options import UsageError
+from .status import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 
 # The subcommand modules, in the order `racecourse --help` lists them. Each provides
 # add_parser(subparsers), which registers its handler as `handler`.

@@ -12,9 +12,9 @@ from typing import Any, Dict, Sequence
 from .. import catalogue, provenance
 from ..model import Scenario
 from ..report import catalogue_table, markdown_table, paint
-from ..results import EXIT_FAILED
 from ..sharing import available_start_methods, default_start_method
 from .options import UsageError, add_json, bounded, chosen_start_methods, start_methods
+from .status import EXIT_FAILED
 
 
 def add_parser(subparsers: Any) -> None:

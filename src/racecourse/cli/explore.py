@@ -37,7 +37,7 @@ from ..control.exploration import failure_list
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
 from ..report import ProgressLine, paint, table, use_colour
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, sizes
+from ..results import sizes
 from ..web import server as play_server
 from ..worker_code import WorkerCode, code_timeline, listing, process_views, where
 from .options import (
@@ -53,6 +53,7 @@ from .options import (
     seconds,
     write_html,
 )
+from .status import EXIT_BROKEN, EXIT_FAILED, EXIT_OK
 
 T = TypeVar("T")
 MAX_CONTROLLED_PROCESSES = 16

@@ -10,15 +10,7 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 from .. import catalogue, fast_trials, remote, stress_runner
 from ..model import Scenario
 from ..report import ProgressLine, failure_details, histogram_table, output_width, run_table, start_method_causes, table
-from ..results import (
-    EXIT_BROKEN,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_UNAVAILABLE,
-    FastRunResult,
-    RunResult,
-)
+from ..results import FastRunResult, RunResult
 from ..sharing import uses_remote_manager
 from .options import (
     MAX_TRIALS,
@@ -36,6 +28,7 @@ from .options import (
     seconds,
     write_html,
 )
+from .status import EXIT_BROKEN, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNAVAILABLE
 
 
 def add_parser(subparsers: Any) -> None:

@@ -15,8 +15,8 @@ import sys
 from typing import Any, List, cast
 
 from .. import remote
-from ..results import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 from .options import UsageError, add_authkey_file, server_address
+from .status import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED
 
 
 def add_parser(subparsers: Any) -> None:

@@ -23,10 +23,12 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..catalogue import worker_in_child
-from ..child_signals import leave_signals_to_parent, starting_children
+from ..child_signals import leave_signals_to_parent
 from ..errors import RacecourseError
 from ..model import Expect, Scenario, Shared, bound_call, call_with, check_importable_worker
 from ..sharing import Share, startup_allowance, stop_processes
+from ..verdicts import raises_documented
+from ..workers import WorkerGroup
 from .instrument import (
     ABORT,
     ACQUIRE,
@@ -377,31 +379,18 @@ class Controller:
     # -- processes ---------------------------------------------------------------------
 
     def _start(self, parent_locks: Dict[str, str]) -> None:
-        ctx: Any = self.share.context
-        for index in range(self.processes):
-            mine, theirs = ctx.Pipe(duplex=False)
-            their_commands, my_commands = ctx.Pipe(duplex=False)
-            process = ctx.Process(
-                target=_child_main,
-                args=(self.scenario.child_target, self.shared, index, self.processes, self.ops,
-                      (their_commands, theirs), parent_locks, self.lines),
-                name=f"racecourse-control-{self.scenario.id}-{index}",
-                daemon=True,
-            )
-            self.conns.append(mine)
-            self.commands.append(my_commands)
+        # The group's lists are the controller's own: close() stops whatever started.
+        group = WorkerGroup(self.share, f"racecourse-control-{self.scenario.id}", commands=True)
+        self.workers, self.conns, self.commands = group.processes, group.conns, group.commands
+        target, shared, processes, ops, lines = self.scenario.child_target, self.shared, self.processes, self.ops, self.lines
+        group.start(processes, _child_main, lambda index, theirs, their_commands: (
+            target, shared, index, processes, ops, (their_commands, theirs), parent_locks, lines))
+        for mine, my_commands in zip(self.conns, self.commands):
             self._command_fds.append(my_commands.fileno())
             if self._pollers is not None:
                 poller = select.poll()
                 poller.register(mine.fileno(), select.POLLIN)
                 self._pollers.append(poller)
-            try:
-                with starting_children(self.share.start_method):
-                    process.start()
-            finally:
-                theirs.close()  # only the child holds its end: its death reads as end-of-file here
-                their_commands.close()
-            self.workers.append(process)
         for index in range(self.processes):
             # Starting is slower than stepping (spawn imports everything afresh): wait longer.
             message = self._receive(index, startup_allowance(self.timeout))
@@ -581,9 +570,8 @@ class Controller:
         if execution.errors:
             process = min(execution.errors)
             execution.outcome = f"error in process {process}: {execution.errors[process][0]}"
-            documented = scenario.raises is not None and all(
-                summary.startswith(scenario.raises.__name__ + ":") for summary, _ in execution.errors.values())
-            execution.correct = documented and scenario.expect is Expect.ERROR
+            names = [summary.split(":", 1)[0] for summary, _ in execution.errors.values()]
+            execution.correct = raises_documented(scenario, names) and scenario.expect is Expect.ERROR
             return
         parts = []
         if scenario.check is not None:

@@ -9,7 +9,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from ..catalogue import replay_command
 from ..model import Expect, Grade, Graded, Scenario
-from ..results import EXIT_BROKEN, EXIT_FAILED, EXIT_OK, no_race_possible, sizes
+from ..results import no_race_possible, run_status, sizes
+from ..verdicts import error_documented
 from .engine import ControlError, Controller, Execution, Status, Step
 from .schedule import ScheduleError
 from .strategies import STRATEGIES, Exhaustive, pct_schedules, random_schedules, replay
@@ -135,15 +136,12 @@ class Exploration:
     def ok(self) -> bool:
         """The scenario behaved within its declaration: a safe one never failed, and no
         worker raised an error it does not document."""
-        return self.exit_status == EXIT_OK
+        return not self.errors and not (self.expect is Expect.SAFE and self.failing)
 
     @property
     def exit_status(self) -> int:
-        if self.errors:
-            return EXIT_FAILED
-        if self.expect is Expect.SAFE and self.failing or self.forbidden:
-            return EXIT_BROKEN
-        return EXIT_OK
+        broken = self.expect is Expect.SAFE and bool(self.failing) or bool(self.forbidden)
+        return run_status(False, bool(self.errors), broken)
 
     @property
     def forbidden(self) -> Dict[str, int]:
@@ -278,7 +276,7 @@ def explore(
             if not execution.correct:
                 result.failing += 1
                 result.deadlocks += execution.status is Status.DEADLOCK
-                result.errors += bool(execution.errors) and not _documented(scenario, execution)
+                result.errors += bool(execution.errors) and not error_documented(scenario, execution.correct)
                 simplest.offer(execution, result.schedules)
             if progress is not None:
                 progress(result, remaining)
@@ -340,7 +338,3 @@ def failure_list(failures: List[Failure]) -> List[str]:
 
 def _unknown() -> Optional[int]:
     return None
-
-
-def _documented(scenario: Scenario, execution: Execution) -> bool:
-    return scenario.expect is Expect.ERROR and execution.correct
