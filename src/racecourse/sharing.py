@@ -128,6 +128,13 @@ class Share:
     def RLock(self) -> Any:  # noqa: N802
         return self.context.RLock()
 
+    def Semaphore(self, value: int = 1) -> Any:  # noqa: N802
+        return self.context.Semaphore(value)
+
+    def BoundedSemaphore(self, value: int = 1) -> Any:  # noqa: N802
+        """A Semaphore whose release past its initial value raises ValueError."""
+        return self.context.BoundedSemaphore(value)
+
     def shared_memory(self, size: int) -> shared_memory.SharedMemory:
         """A zero-filled ``SharedMemory`` block, unlinked when the run ends."""
         block = shared_memory.SharedMemory(create=True, size=size)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import functools
+import multiprocessing.synchronize as synchronize
 import os
 import select
 import traceback
@@ -53,12 +55,13 @@ from .instrument import (
     classify,
     instrument,
     instrument_module_locks,
+    lock_identity,
     module_locks,
     read_command,
     read_message,
 )
 from .schedule import format_schedule
-from .sync import RESOURCES, LostUpdates, SyncState
+from .sync import RESOURCES, LostUpdates, Resource, SemaphoreResource, SyncState
 
 _new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
 
@@ -137,6 +140,8 @@ class _Snapshot:
                 self.restorers.append(_restore_slice(value, value[:]))
             elif kind == "manager-namespace":
                 self.restorers.append(_restore_namespace(value, value._callmethod("__getattribute__", ("__dict__",))))
+            elif kind == "semaphore":
+                self.restorers.append(_restore_count(value, value.get_value()))
 
     def restore(self) -> None:
         for restore in self.restorers:
@@ -147,6 +152,28 @@ def _restore_memory(address: int, saved: bytes) -> Callable[[], None]:
     def restore() -> None:
         ctypes.memmove(address, saved, len(saved))
     return restore
+
+
+def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
+    def restore() -> None:
+        while semaphore.get_value() > saved and semaphore.acquire(False):
+            pass
+        while semaphore.get_value() < saved:
+            semaphore.release()
+    return restore
+
+
+def _semaphores(shared: Shared, kinds: Dict[str, str]) -> Dict[str, Callable[[], Resource]]:
+    """The parent's model of each semaphore, as build made it (its count now is its initial one)."""
+    made: Dict[str, Callable[[], Resource]] = {}
+    for name, kind in kinds.items():
+        if kind == "semaphore":
+            semaphore = shared[name]
+            count = semaphore.get_value()
+            bound = count if isinstance(semaphore, synchronize.BoundedSemaphore) else None
+            made[lock_identity(semaphore)[0]] = functools.partial(
+                SemaphoreResource, lock_identity(semaphore)[0], name, count, bound)
+    return made
 
 
 def _restore_block(block: Any, saved: bytes) -> Callable[[], None]:
@@ -272,7 +299,7 @@ class RunState:
         self.steps: List[Step] = []
         self.pending: Dict[int, Op] = {}
         self.enabled: List[int] = []
-        self.sync = SyncState()
+        self.sync = SyncState(controller.known_resources)
         self.lost_updates = LostUpdates(controller.scenario.counts_updates)
         # The line of the worker's file each pending operation comes from (Controller(lines=True)).
         self.lines: Dict[int, Optional[int]] = {}
@@ -353,6 +380,7 @@ class Controller:
         self._pollers: Optional[List[Any]] = [] if hasattr(select, "poll") else None
         self.expected = scenario.expected(processes, ops) if scenario.is_counter else None
         self.executions = 0
+        self.known_resources: Dict[str, Callable[[], Resource]] = {}
         # observe(peek) and check(peek) with their arguments bound on first use: they run
         # once per schedule, and reading a signature costs more than a short schedule's step.
         self._bound: Dict[str, Callable[[], Any]] = {}
@@ -367,6 +395,7 @@ class Controller:
                     "Manager proxy or lock): there is no interleaving to control"
                 )
             self.snapshot = _Snapshot(self.shared, kinds)
+            self.known_resources = _semaphores(self.shared, kinds)
             self.peek = {
                 name: _Peek(value.get_obj()) if kind.startswith("synchronized") else value
                 for (name, value), kind in zip(self.shared.items(), kinds.values())

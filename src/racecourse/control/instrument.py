@@ -231,8 +231,7 @@ def module_locks(namespace: Dict[str, Any]) -> Dict[str, str]:
 
 _PLAIN = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range)
 _UNSUPPORTED = (
-    "Queue", "JoinableQueue", "SimpleQueue", "Event", "Condition", "Semaphore",
-    "BoundedSemaphore", "Barrier", "Pool", "Process", "Connection",
+    "Queue", "JoinableQueue", "SimpleQueue", "Event", "Condition", "Barrier", "Pool", "Process", "Connection",
 )
 
 
@@ -261,6 +260,8 @@ def classify(value: Any, name: str) -> str:
         return "shared-memory"
     if is_lock(value):
         return "lock"
+    if isinstance(value, synchronize.Semaphore):  # BoundedSemaphore too
+        return "semaphore"
     if isinstance(value, managers.BaseProxy):
         typeid = value._token.typeid
         kind = _SYNC_MANAGER_KINDS.get((type(value), typeid))
@@ -270,14 +271,14 @@ def classify(value: Any, name: str) -> str:
             # explore schedules in which the shared state never moves.
             raise Uncontrollable(
                 f"{name} is a Manager {typeid!r} proxy, which racecourse cannot schedule; control takes "
-                "SyncManager dict/list/Value/Namespace/Array proxies and locks"
+                "SyncManager dict/list/Value/Namespace/Array proxies and locks (a Semaphore: share.Semaphore(n))"
             )
         return kind
     if type(value).__name__ in _UNSUPPORTED:
         raise Uncontrollable(
             f"{name} is a {type(value).__name__}, which can wait or communicate where racecourse "
             "does not look; control schedules Values, Arrays, shared memory, Manager "
-            "dict/list/Value/Namespace/Array proxies and locks"
+            "dict/list/Value/Namespace/Array proxies, locks and semaphores"
         )
     if isinstance(value, _PLAIN):
         return "plain"
@@ -288,7 +289,9 @@ def classify(value: Any, name: str) -> str:
 
 
 class ControlledLock:
-    """A Lock, RLock or Manager lock whose acquire and release are scheduling points."""
+    """A Lock, RLock, Manager lock or Semaphore whose acquire and release are scheduling
+    points. The parent lets an acquire go only when the real one cannot wait (the lock is
+    free, the semaphore's count above zero), so the real acquire here never blocks."""
 
     def __init__(self, real: Any, key: str, label: str, reentrant: bool, channel: Channel) -> None:
         self._real = real
@@ -624,7 +627,7 @@ def instrument(value: Any, name: str, channel: Channel, locks: Dict[str, Control
         return ControlledSequence(value, name, channel)
     if kind == "shared-memory":
         return ControlledSharedMemory(value, name, channel)
-    if kind == "lock":
+    if kind == "lock" or kind == "semaphore":  # the same two points; the parent models the count
         return _lock(value, name, channel, locks)
     if kind == "manager-value":
         return ControlledValue(value, name, channel, read=value.get, write=value.set)

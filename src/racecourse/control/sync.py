@@ -98,6 +98,46 @@ class LockResource(Resource):
         return self.holder
 
 
+class SemaphoreResource(Resource):
+    """A Semaphore: an acquire waits while the count is zero; a BoundedSemaphore's release
+    past its initial value raises ValueError in the worker and changes nothing."""
+
+    __slots__ = ("count", "bound", "takers")
+
+    def __init__(self, key: str, label: str, count: int, bound: Optional[int]) -> None:
+        super().__init__(key, label)
+        self.count = count
+        self.bound = bound  # the initial value of a BoundedSemaphore, None for a Semaphore
+        self.takers: List[Tuple[int, int]] = []  # (when, process) of acquires not yet released
+
+    def ready(self, process: int, op: Op) -> bool:
+        return op.kind != ACQUIRE or self.count > 0
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        if op.kind == ACQUIRE or (op.kind == TRY_ACQUIRE and value):
+            self.count -= 1
+            self.takers.append((clock, process))
+        elif op.kind == RELEASE and (self.bound is None or self.count < self.bound):
+            self.count += 1
+            # A semaphore has no owner: any process may release. Who took it is for the
+            # deadlock story only: the releaser's own acquire if it has one, else the oldest.
+            mine = [entry for entry in self.takers if entry[1] == process]
+            if mine or self.takers:
+                self.takers.remove(mine[0] if mine else self.takers[0])
+
+    def held_by(self, process: int) -> Optional[int]:
+        return next((when for when, taker in self.takers if taker == process), None)
+
+    def blocker(self, process: int) -> str:
+        takers = sorted({taker for _, taker in self.takers})
+        if not takers:
+            return "nobody: its count is 0"
+        return ", ".join("itself" if taker == process else f"process {taker}" for taker in takers)
+
+    def waiting_text(self, process: int) -> str:
+        return f"count 0, held by {self.blocker(process)}"
+
+
 def _lock_waited_on(op: Op) -> Optional[str]:
     """The lock an operation waits for: the one it takes, or the one its object needs."""
     return op.key if op.kind in (ACQUIRE, TRY_ACQUIRE, RELEASE) else op.needs
@@ -116,8 +156,10 @@ class SyncState:
 
     __slots__ = ("resources", "clock")
 
-    def __init__(self) -> None:
-        self.resources: Dict[str, Resource] = {}
+    def __init__(self, known: Optional[Dict[str, Callable[[], Resource]]] = None) -> None:
+        # Objects whose model needs what the parent saw at build time (a semaphore's
+        # initial count) are made from the start; locks when the schedule first meets them.
+        self.resources: Dict[str, Resource] = {key: make() for key, make in (known or {}).items()}
         self.clock = 0
 
     def _resource(self, op: Op, create: bool) -> Optional[Resource]:
