@@ -149,5 +149,6 @@ def provenance_text(scenario: Scenario, results: Sequence[provenance.MethodProve
     if why:
         lines.append("")
         lines.append(paint("Why the start method matters here:", "bold"))
-        lines.extend(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="    ") for line in why)
+        lines.extend(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+                     for line in why)
     return "\n".join(lines)

@@ -71,7 +71,7 @@ def diff_text(result: Differential) -> str:
     width = max(40, output_width() or 100)
 
     def wrap(text: str, indent: str) -> str:
-        return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent + "  ")
+        return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False)
 
     what = (f"schedule {result.schedule} under each start method" if result.schedule else
             "a stress run under each start method" if result.mode == STRESS else
