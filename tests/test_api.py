@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 import racecourse
-from racecourse import catalogue
+from racecourse import api, catalogue
 from racecourse.control import ScheduleError
 from racecourse.scenarios import raw_value
 from support import nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
@@ -136,7 +136,7 @@ def test_replay_command_of_a_declared_scenario_names_its_file_every_time():
 def test_a_scenario_and_functions_have_one_default_size():
     declared = racecourse.Scenario(id="sized", title="t", expect=racecourse.Expect.RACY, build=raw_value.build,
                                    worker=raw_value.worker, observe=raw_value.observe)
-    made = racecourse.api.as_scenario(raw_value.worker, build=raw_value.build, observe=raw_value.observe)
+    made = api.as_scenario(raw_value.worker, build=raw_value.build, observe=raw_value.observe)
     assert declared.defaults == made.defaults == racecourse.Defaults(processes=2, ops=1_000, trials=3, timeout=30.0)
 
 

@@ -131,7 +131,7 @@ def test_close_lets_idle_children_finish_and_terminates_busy_ones(method, tmp_pa
     # coverage keeps what they ran); only a Pool with a task still running is terminated.
     # One Pool per Share, started last: under fork, a process whose Pool threads run
     # must not fork again.
-    from racecourse.pages import start_site
+    from racecourse.scenarios._pages import start_site
     from racecourse.sharing import Share
 
     with Share(method) as share:

@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Set
 
 import pytest
 
-from .errors import RacecourseError
+from ..errors import RacecourseError
+from ..sharing import available_start_methods
 from .hang_guard import Guard
-from .sharing import available_start_methods
 
 if TYPE_CHECKING:
-    from .control.exploration import Exploration, ScheduleRun
-    from .results import RunResult
+    from ..control.exploration import Exploration, ScheduleRun
+    from ..results import RunResult
 
 START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
 _GUARD = pytest.StashKey[Guard]()
@@ -308,7 +308,7 @@ class BoundRacecourse:
 
     def stress(self, target: Any, **options: Any) -> RunResult:
         """:func:`racecourse.stress` under this run's start method."""
-        from .api import stress
+        from ..api import stress
 
         options.setdefault("start_method", self.start_method)
         with _readable_errors():
@@ -323,7 +323,7 @@ class BoundRacecourse:
 
     def explore(self, target: Any, **options: Any) -> Exploration:
         """:func:`racecourse.explore` under this run's start method."""
-        from .api import explore
+        from ..api import explore
 
         options.setdefault("start_method", self.start_method)
         with _readable_errors():
@@ -344,7 +344,7 @@ class BoundRacecourse:
 
     def replay(self, target: Any, **options: Any) -> ScheduleRun:
         """:func:`racecourse.replay` under this run's start method."""
-        from .api import replay
+        from ..api import replay
 
         options.setdefault("start_method", self.start_method)
         with _readable_errors():
