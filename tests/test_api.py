@@ -145,17 +145,20 @@ def shares_nothing(processes):
 
 
 def test_errors_racecourse_raises_on_purpose_share_one_root():
+    from racecourse.bench.measure import BenchError
     from racecourse.catalogue import UnknownScenario
     from racecourse.cli.options import UsageError
     from racecourse.control import ControlError
     from racecourse.fast_trials import NotResettable
+    from racecourse.model import NotImportable
     from racecourse.remote import BadAddress, BadAuthkeyFile, Unavailable
     from racecourse.stress_runner import TrialTimeout
 
     for error in (racecourse.Uncontrollable, ScheduleError, ControlError, UnknownScenario, UsageError,
-                  NotResettable, BadAddress, BadAuthkeyFile, Unavailable, TrialTimeout):
+                  NotResettable, BadAddress, BadAuthkeyFile, Unavailable, TrialTimeout, NotImportable, BenchError):
         assert issubclass(error, racecourse.RacecourseError), error
     assert issubclass(ScheduleError, ValueError) and issubclass(UnknownScenario, LookupError)  # as before
+    assert issubclass(NotImportable, TypeError)  # as before
     # Refused before any process starts: nothing is shared that control could schedule.
     with pytest.raises(racecourse.RacecourseError, match="shares nothing that racecourse can see"):
         racecourse.explore(raw_value.worker, build=shares_nothing, observe=raw_value.observe,
@@ -261,3 +264,12 @@ def test_user_scenario_file_is_explained(tmp_path):
     assert "user-wallet: check, then withdraw" in explained.stdout
     assert "user-wallet-locked" in explained.stdout and "holds the lock" in explained.stdout
     assert "def withdraw_locked(balance, ops):" in explained.stdout
+
+
+def test_a_failing_schedule_and_a_failed_trial_have_distinct_names():
+    from racecourse import control
+
+    assert control.FailingSchedule.__name__ != racecourse.Failure.__name__
+    assert control.Failure is control.FailingSchedule  # the old name still imports
+    failure = racecourse.explore(WALLET, start_method=METHODS[0]).first_failure
+    assert type(failure) is control.FailingSchedule

@@ -35,6 +35,7 @@ from ..control import (
 from ..control.engine import describe_op
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
+from ..replay_command import replay_command as command_to_replay
 from ..report import ProgressLine, paint, table, use_colour
 from ..results import sizes
 from .options import MAX_BUDGET, UsageError, add_json, add_progress, add_start_method, bounded, chosen_start_methods, seconds
@@ -427,5 +428,5 @@ def _show_ending(execution: Execution, scenario: Scenario) -> None:
         if lost:
             print(paint(f"{len(lost)} update{'s were' if len(lost) != 1 else ' was'} lost", "red"))
         print(paint(f"outcome: {execution.outcome}", "green" if execution.correct else "red"))
-    again = catalogue.replay_command(scenario, execution.sized_schedule, execution.start_method)
+    again = command_to_replay(scenario, execution.sized_schedule, execution.start_method)
     print(f"schedule: {execution.schedule_text}  ({again})")

@@ -21,11 +21,15 @@ from .engine import (
     Step,
     refuse_uncontrollable,
 )
-from .exploration import DEFAULT_BUDGET, Exploration, Failure, ScheduleRun, explore
+from .exploration import DEFAULT_BUDGET, Exploration, FailingSchedule, ScheduleRun, explore
 from .instrument import Uncontrollable, checkpoint
 from .schedule import ScheduleError, format_schedule, parse_schedule
 from .strategies import STRATEGIES, follow, replay, replaying
 from .timeline import timeline_svg, timeline_text
+
+# The name this class had before racecourse.Failure (a trial that did not complete) and
+# it were told apart; kept so that code importing it keeps working.
+Failure = FailingSchedule
 
 __all__ = [
     "Abandon",
@@ -34,6 +38,7 @@ __all__ = [
     "DEFAULT_BUDGET",
     "Execution",
     "Exploration",
+    "FailingSchedule",
     "Failure",
     "RunState",
     "STRATEGIES",

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
-from ..catalogue import replay_command
 from ..model import Expect, Scenario
+from ..replay_command import replay_command
 from ..results import no_race_possible, run_status, sizes
 from ..verdicts import error_documented
 from .engine import ControlError, Controller, Execution, Step
@@ -84,7 +84,7 @@ class ScheduleRun:
         }
 
 
-class Failure(ScheduleRun):
+class FailingSchedule(ScheduleRun):
     """The simplest failing schedule an exploration met (fewest context switches), ready to
     replay."""
 
@@ -120,7 +120,7 @@ class Exploration:
     failing: int = 0
     deadlocks: int = 0
     errors: int = 0
-    first_failure: Optional[Failure] = None
+    first_failure: Optional[FailingSchedule] = None
     seconds: float = 0.0
 
     @property
@@ -261,7 +261,7 @@ def explore(
                 raise ControlError(
                     f"schedule {first.schedule_text} gave {first.outcome!r}, then {again.outcome!r} on replay: {unseen}"
                 )
-            result.first_failure = Failure(again, scenario)
+            result.first_failure = FailingSchedule(again, scenario)
     finally:
         result.seconds = time.monotonic() - started
         result.outcomes = dict(sorted(outcomes.items(), key=lambda item: (-item[1], item[0])))
