@@ -27,7 +27,7 @@ kept right by holding ``TOTAL.get_lock()`` around the whole ``+=``.
 import threading
 
 from racecourse import Defaults, Expect, Scenario
-from racecourse.pages import download, start_site, tools, total_size
+from racecourse.scenarios._pages import download, start_site, tools, total_size
 
 START_SECONDS = 30.0
 

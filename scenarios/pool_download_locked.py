@@ -22,7 +22,7 @@ Both totals must equal the number of bytes the server says it sent.
 import threading
 
 from racecourse import Defaults, Expect, Scenario
-from racecourse.pages import download, start_site, tools, total_size
+from racecourse.scenarios._pages import download, start_site, tools, total_size
 
 START_SECONDS = 30.0
 TOTAL = None  # the shared byte counter, set in each Pool worker by install()

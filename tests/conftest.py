@@ -45,7 +45,7 @@ from typing import Iterator, List, Optional, Tuple
 import pytest
 
 import racecourse
-from support import START_METHOD_VARIABLE, start_methods
+from support import START_METHOD_VARIABLE, nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind: a fixture, for every module)
 
 # The module field is a regular expression matched against the start of the name of the
 # module a warning is attributed to: racecourse, racecourse.cli.run, racecourse.scenarios.x.

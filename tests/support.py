@@ -11,9 +11,8 @@ from typing import Any, Iterator, List, Set, Tuple
 
 import pytest
 
+from racecourse.plugin.pytest_plugin import START_METHOD_VARIABLE  # one name, the plugin's
 from racecourse.sharing import available_start_methods
-
-START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
 
 
 def start_methods() -> List[str]:

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 import racecourse
-from racecourse import catalogue
+from racecourse import api, catalogue
 from racecourse.control import ScheduleError
 from racecourse.scenarios import raw_value
 from support import nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
@@ -136,7 +136,7 @@ def test_replay_command_of_a_declared_scenario_names_its_file_every_time():
 def test_a_scenario_and_functions_have_one_default_size():
     declared = racecourse.Scenario(id="sized", title="t", expect=racecourse.Expect.RACY, build=raw_value.build,
                                    worker=raw_value.worker, observe=raw_value.observe)
-    made = racecourse.api.as_scenario(raw_value.worker, build=raw_value.build, observe=raw_value.observe)
+    made = api.as_scenario(raw_value.worker, build=raw_value.build, observe=raw_value.observe)
     assert declared.defaults == made.defaults == racecourse.Defaults(processes=2, ops=1_000, trials=3, timeout=30.0)
 
 
@@ -145,17 +145,20 @@ def shares_nothing(processes):
 
 
 def test_errors_racecourse_raises_on_purpose_share_one_root():
+    from racecourse.bench.measure import BenchError
     from racecourse.catalogue import UnknownScenario
     from racecourse.cli.options import UsageError
     from racecourse.control import ControlError
     from racecourse.fast_trials import NotResettable
+    from racecourse.model import NotImportable
     from racecourse.remote import BadAddress, BadAuthkeyFile, Unavailable
     from racecourse.stress_runner import TrialTimeout
 
     for error in (racecourse.Uncontrollable, ScheduleError, ControlError, UnknownScenario, UsageError,
-                  NotResettable, BadAddress, BadAuthkeyFile, Unavailable, TrialTimeout):
+                  NotResettable, BadAddress, BadAuthkeyFile, Unavailable, TrialTimeout, NotImportable, BenchError):
         assert issubclass(error, racecourse.RacecourseError), error
     assert issubclass(ScheduleError, ValueError) and issubclass(UnknownScenario, LookupError)  # as before
+    assert issubclass(NotImportable, TypeError)  # as before
     # Refused before any process starts: nothing is shared that control could schedule.
     with pytest.raises(racecourse.RacecourseError, match="shares nothing that racecourse can see"):
         racecourse.explore(raw_value.worker, build=shares_nothing, observe=raw_value.observe,
@@ -261,3 +264,12 @@ def test_user_scenario_file_is_explained(tmp_path):
     assert "user-wallet: check, then withdraw" in explained.stdout
     assert "user-wallet-locked" in explained.stdout and "holds the lock" in explained.stdout
     assert "def withdraw_locked(balance, ops):" in explained.stdout
+
+
+def test_a_failing_schedule_and_a_failed_trial_have_distinct_names():
+    from racecourse import control
+
+    assert control.FailingSchedule.__name__ != racecourse.Failure.__name__
+    assert control.Failure is control.FailingSchedule  # the old name still imports
+    failure = racecourse.explore(WALLET, start_method=METHODS[0]).first_failure
+    assert type(failure) is control.FailingSchedule

@@ -10,18 +10,11 @@ import sys
 import pytest
 
 from racecourse import catalogue, stress_runner
-from racecourse.cli import main
-from support import start_methods
+from support import run_cli, start_methods
 
 METHOD = start_methods()[0]
 RUN_KEYS = {"scenario", "start_method", "processes", "ops", "expect", "python", "implementation", "trials"}
 TRIAL_KEYS = {"expected", "observed", "lost", "ok", "seconds"}
-
-
-def run_cli(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_list_shows_every_scenario(capsys):

@@ -4,7 +4,6 @@ leaves nothing behind."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import time
@@ -16,17 +15,13 @@ from hypothesis import strategies as st
 import racecourse
 from racecourse.api import scenario_from
 from racecourse.control import ControlError, Controller, ScheduleError, format_schedule, parse_schedule
-from support import leaked_shm_entries, shm_entries, start_methods
+from support import start_methods
 
 METHODS = start_methods()
 
 
-@pytest.fixture(autouse=True)
-def nothing_left_behind():
-    before = shm_entries()
-    yield
-    assert multiprocessing.active_children() == []
-    assert leaked_shm_entries(before) == set()
+# Every test here leaves nothing behind.
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 
 # A user's code: module-level functions, so that spawn and forkserver children import them.

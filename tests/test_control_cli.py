@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import io
 import json
-import multiprocessing
 
 import pytest
 
-from racecourse.cli import main
-from support import leaked_shm_entries, shm_entries, start_methods
+from support import run_cli, start_methods
 
 METHOD = start_methods()[0]
 EXPLORE_KEYS = {"scenario", "strategy", "schedules", "complete", "outcomes", "failing", "deadlocks", "first_failure"}
 
 
-def run_cli(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_behind():
-    before = shm_entries()
-    yield
-    assert multiprocessing.active_children() == []
-    assert leaked_shm_entries(before) == set()
+# Every test here leaves nothing behind.
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
 
 def test_explore_json_has_the_documented_keys(capsys):

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, find, settings
 from racecourse import Expect, catalogue
 from racecourse.control import Controller, Uncontrollable, explore, follow, parse_schedule, replay
 from racecourse.control.hypothesis import choices, sizes
-from support import leaked_shm_entries, shm_entries, start_methods
+from support import start_methods
 
 METHODS = start_methods()
 BUILTIN = catalogue.builtin()
@@ -30,14 +30,6 @@ REFUSED = {"global-counter", "remote-manager", "remote-manager-locked"}
 
 def controllable(scenario) -> bool:
     return scenario.worker is not None and scenario.id not in REFUSED
-
-
-@pytest.fixture
-def nothing_left_behind():
-    before = shm_entries()
-    yield
-    assert multiprocessing.active_children() == []
-    assert leaked_shm_entries(before) == set()
 
 
 def interleavings(processes: int, points: int) -> int:

@@ -194,7 +194,7 @@ SCENARIO = Scenario(id="killed-pool-worker", title="t", expect=Expect.SAFE, buil
 ''',
     # A Pool downloading from the local page server, interrupted mid-download.
     "interrupted_pool": '''
-from racecourse.pages import download, start_site
+from racecourse.scenarios._pages import download, start_site
 
 def fetch(url):
     mark(f"fetching-{os.getpid()}", url)

@@ -62,7 +62,7 @@ def watchdogs_of(pid: int) -> list:
                 words = cmdline.read().split(b"\0")
         except OSError:
             continue
-        if b"racecourse.hang_guard" in words and str(pid).encode() in words:
+        if b"racecourse.plugin.hang_guard" in words and str(pid).encode() in words:
             found.append(int(entry))
     return found
 

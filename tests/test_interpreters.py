@@ -60,7 +60,7 @@ def test_the_plugins_forkserver_restart_works_here(tmp_path):
     program = textwrap.dedent('''
         import multiprocessing, os
         from multiprocessing import forkserver
-        from racecourse.pytest_plugin import _stop_forkserver
+        from racecourse.plugin.pytest_plugin import _stop_forkserver
 
         def pid_of_server(queue):
             queue.put(os.getppid())

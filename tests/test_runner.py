@@ -10,7 +10,7 @@ import time
 import pytest
 
 from racecourse import catalogue, stress_runner, workers
-from support import announce_then_sleep, leaked_shm_entries, meet, shm_entries, start_methods
+from support import announce_then_sleep, meet, start_methods
 
 METHODS = start_methods()
 
@@ -51,14 +51,6 @@ def faulty(tmp_path):
     path = tmp_path / "faulty_workers.py"
     path.write_text(FAULTY)
     return lambda name: catalogue.resolve_one(f"{path}:{name}")
-
-
-@pytest.fixture
-def nothing_left_behind():
-    before = shm_entries()
-    yield
-    assert multiprocessing.active_children() == []
-    assert leaked_shm_entries(before) == set()
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -131,7 +123,7 @@ def test_close_lets_idle_children_finish_and_terminates_busy_ones(method, tmp_pa
     # coverage keeps what they ran); only a Pool with a task still running is terminated.
     # One Pool per Share, started last: under fork, a process whose Pool threads run
     # must not fork again.
-    from racecourse.pages import start_site
+    from racecourse.scenarios._pages import start_site
     from racecourse.sharing import Share
 
     with Share(method) as share:

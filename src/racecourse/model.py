@@ -22,6 +22,8 @@ import pickle
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Type
 
+from .errors import RacecourseError
+
 Shared = Dict[str, Any]
 
 
@@ -195,7 +197,7 @@ class Scenario:
         return self.ref if self.module else self.worker
 
 
-class NotImportable(TypeError):
+class NotImportable(RacecourseError, TypeError):
     """A worker that a spawn or forkserver child cannot import by name (a lambda, a
     nested function): refused before any process starts."""
 

@@ -36,6 +36,7 @@ from ..control import (
 from ..control.exploration import failure_list
 from ..control.schedule import check_fits, format_schedule
 from ..model import Expect, Scenario
+from ..replay_command import replay_command as command_to_replay
 from ..report import ProgressLine, paint, table, use_colour
 from ..results import sizes
 from ..web import server as play_server
@@ -499,7 +500,7 @@ def _show_ending(execution: Execution, scenario: Scenario) -> None:
         if lost:
             print(paint(f"{len(lost)} update{'s were' if len(lost) != 1 else ' was'} lost", "red"))
         print(paint(f"outcome: {execution.outcome}", "green" if execution.correct else "red"))
-    again = catalogue.replay_command(scenario, execution.sized_schedule, execution.start_method)
+    again = command_to_replay(scenario, execution.sized_schedule, execution.start_method)
     print(f"schedule: {execution.schedule_text}  ({again})")
 
 

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..catalogue import replay_command
 from ..model import Expect, Grade, Graded, Scenario
+from ..replay_command import replay_command
 from ..results import no_race_possible, run_status, sizes
 from ..verdicts import error_documented
 from .engine import ControlError, Controller, Execution, Status, Step
@@ -86,7 +86,7 @@ class ScheduleRun:
         }
 
 
-class Failure(ScheduleRun):
+class FailingSchedule(ScheduleRun):
     """The simplest failing schedule (fewest context switches) an exploration met for one
     failing outcome, ready to replay."""
 
@@ -96,6 +96,11 @@ class Failure(ScheduleRun):
         if self.deadlock:
             data["deadlock"] = self.deadlock
         return data
+
+
+# The name this class had before racecourse.Failure (a trial that did not complete) and
+# it were told apart; kept so that code importing it keeps working.
+Failure = FailingSchedule
 
 
 def context_switches(schedule: Sequence[int]) -> int:
@@ -124,8 +129,8 @@ class Exploration:
     failing: int = 0
     deadlocks: int = 0
     errors: int = 0
-    first_failure: Optional[Failure] = None
-    failures: List[Failure] = field(default_factory=list)  # one per distinct failing outcome, simplest first
+    first_failure: Optional[FailingSchedule] = None
+    failures: List[FailingSchedule] = field(default_factory=list)  # one per distinct failing outcome, simplest first
     seconds: float = 0.0
 
     @property
@@ -283,7 +288,8 @@ def explore(
         if exhaustive is not None:
             result.complete = exhaustive.complete
             result.pruned = exhaustive.pruned
-        result.failures = [Failure(_replayed(active, execution), scenario) for execution in simplest.executions()]
+        result.failures = [FailingSchedule(_replayed(active, execution), scenario)
+                           for execution in simplest.executions()]
         result.first_failure = result.failures[0] if result.failures else None
     finally:
         result.seconds = time.monotonic() - started
@@ -327,7 +333,7 @@ def _replayed(controller: Controller, execution: Execution) -> Execution:
     return again
 
 
-def failure_list(failures: List[Failure]) -> List[str]:
+def failure_list(failures: List[FailingSchedule]) -> List[str]:
     """One line per failing outcome with its simplest schedule and the command that replays it."""
     lines = [f"failing outcomes ({len(failures)}), the simplest schedule of each:"]
     for failure in failures:

@@ -38,10 +38,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..catalogue import replay_command
 from ..control import Controller, Execution, Exploration, RunState, Status, Step, format_schedule
 from ..control.instrument import Op
 from ..model import Scenario
+from ..replay_command import replay_command
 from ..results import sizes
 from ..worker_code import WorkerCode, half, process_views
 

@@ -1,4 +1,5 @@
-"""A local web site for the pool-download exercise, and the ways to download from it.
+"""A local web site for the pool-download lessons, and the ways to download from it (a
+private module: the catalogue skips names that start with an underscore).
 
 ``start_site(share, pages)`` starts an HTTP server on 127.0.0.1 in a process of its own
 (not a thread: a thread in the parent would make every later fork unsafe), serving
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator, List
 
-from .child_signals import leave_signals_to_parent, starting_children
-from .sharing import Share
+from racecourse.child_signals import leave_signals_to_parent, starting_children
+from racecourse.sharing import Share
 
 HOST = "127.0.0.1"
 START_SECONDS = 30.0

@@ -41,14 +41,14 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Set
 
 import pytest
 
-from .errors import RacecourseError
+from ..errors import RacecourseError
+from ..sharing import available_start_methods
 from .hang_guard import Guard
-from .sharing import available_start_methods
 
 if TYPE_CHECKING:
-    from .control.exploration import Exploration, ScheduleRun
-    from .results import RunResult
-    from .saved import SavedFailure
+    from ..control.exploration import Exploration, ScheduleRun
+    from ..results import RunResult
+    from ..saved import SavedFailure
 
 START_METHOD_VARIABLE = "RACECOURSE_START_METHOD"
 _GUARD = pytest.StashKey[Guard]()
@@ -375,8 +375,8 @@ class BoundRacecourse:
 
     def _note(self, target: Any) -> None:
         """Record the scenario a check ran on, for the end-of-session start-method summary."""
-        from .catalogue import locate, target_of
-        from .model import Scenario
+        from ..catalogue import locate, target_of
+        from ..model import Scenario
 
         if self.properties is not None and isinstance(target, Scenario):
             named = target_of(locate(target))
@@ -385,7 +385,7 @@ class BoundRacecourse:
 
     def stress(self, target: Any, **options: Any) -> RunResult:
         """:func:`racecourse.stress` under this run's start method."""
-        from .api import stress
+        from ..api import stress
 
         options.setdefault("start_method", self.start_method)
         with _readable_errors():
@@ -401,7 +401,7 @@ class BoundRacecourse:
 
     def explore(self, target: Any, **options: Any) -> Exploration:
         """:func:`racecourse.explore` under this run's start method."""
-        from .api import explore
+        from ..api import explore
 
         options.setdefault("start_method", self.start_method)
         with _readable_errors():
@@ -412,7 +412,7 @@ class BoundRacecourse:
         failing schedule, the command that replays it and its timeline. With ``complete``
         (the default), an exhaustive exploration that ran out of budget fails too: it did
         not check every interleaving."""
-        from . import saved
+        from .. import saved
 
         self._note(target)
         method = options.get("start_method") or self.start_method
@@ -431,8 +431,8 @@ class BoundRacecourse:
     def _replay_seeds(self, target: Any, method: str, options: Dict[str, Any]) -> None:
         """Failing schedules an earlier run of this test saved (pytest's cache), first: a
         bug found once is checked again in milliseconds, before any exploration."""
-        from .api import replay
-        from .control.schedule import ScheduleError
+        from ..api import replay
+        from ..control.schedule import ScheduleError
 
         assert self.seeds is not None
         passed_on = {key: value for key, value in options.items() if key in _REPLAY_OPTIONS}
@@ -448,7 +448,7 @@ class BoundRacecourse:
 
     def replay(self, target: Any, **options: Any) -> ScheduleRun:
         """:func:`racecourse.replay` under this run's start method."""
-        from .api import replay
+        from ..api import replay
 
         options.setdefault("start_method", self.start_method)
         with _readable_errors():

@@ -50,7 +50,7 @@ class Guard:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             self._watchdog: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
-                [sys.executable, "-m", "racecourse.hang_guard", str(os.getpid()), repr(limit)],
+                [sys.executable, "-m", "racecourse.plugin.hang_guard", str(os.getpid()), repr(limit)],
                 stdin=subprocess.PIPE,
                 stderr=self._stacks,
             )
