@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from . import fast_trials, stress_runner
 from .control.engine import Controller
@@ -148,6 +148,3 @@ def cross_check(scenario: Scenario, *, processes: int = 2, ops: int = 1, start_m
     seen, mode, trials, failure = observed_outcomes(scenario, processes, ops, method, trials)
     return CrossCheck(scenario, method, processes, ops, mode, trials, seen, reached, schedules, complete, failure)
 
-
-def cross_check_all(scenarios: List[Scenario], **options: Any) -> List[CrossCheck]:
-    return [cross_check(scenario, **options) for scenario in scenarios]

@@ -40,12 +40,17 @@ class MethodOutcome:
     start_method: str
     outcome: Optional[str]  # None: the schedule could not be followed under this method
     ok: Optional[bool]
-    note: str = ""  # why it could not be followed, or the stress run's verdict
+    note: str = ""  # the stress run's verdict, or what every schedule came to
     steps: List[str] = field(default_factory=list)  # "process 0: acquire LOCK", in order
+    stuck: str = ""  # why the schedule could not be followed under this method ("step 3 names ...")
+
+    def __post_init__(self) -> None:
+        if self.stuck:
+            self.note = f"cannot follow it: {self.stuck}"
 
     def to_json(self) -> Dict[str, Any]:
         return {"start_method": self.start_method, "outcome": self.outcome, "ok": self.ok,
-                "followed": self.outcome is not None or not self.note, "note": self.note}
+                "followed": not self.stuck, "note": self.note}
 
 
 @dataclass
@@ -60,7 +65,7 @@ class Differential:
     @property
     def same(self) -> bool:
         """Every start method came to the same outcome (and followed the schedule)."""
-        return len({(m.outcome, m.ok, m.note if m.outcome is None else "") for m in self.methods}) <= 1
+        return len({(m.outcome, m.ok, m.stuck) for m in self.methods}) <= 1
 
     @property
     def exit_status(self) -> int:
@@ -101,7 +106,7 @@ def _follow(scenario: Scenario, method: str, schedule: str, timeout: float) -> M
         except ScheduleError as error:
             # "schedule '2x1:0011': step 3 names process 1, but ...": the schedule is said already.
             said = re.sub(r"^schedule '[^']*': ", "", str(error))
-            return MethodOutcome(method, None, None, note=f"cannot follow it: {said}")
+            return MethodOutcome(method, None, None, stuck=said)
     steps = [f"process {step.process}: {step.describe()}" for step in execution.steps]
     return MethodOutcome(method, execution.outcome, execution.correct, steps=steps)
 
@@ -111,12 +116,12 @@ def _first_difference(methods: Sequence[MethodOutcome]) -> Optional[str]:
     the step a method could not take."""
     if not methods:
         return None
-    unfollowed = [m for m in methods if m.outcome is None]
-    followed = [m for m in methods if m.outcome is not None]
+    unfollowed = [m for m in methods if m.stuck]
+    followed = [m for m in methods if not m.stuck]
     if unfollowed and followed:
         stuck, ran = unfollowed[0], followed[0]
-        said = f"under {stuck.start_method}, {stuck.note[len('cannot follow it: '):]}"
-        where = re.match(r"step (\d+) ", stuck.note[len("cannot follow it: "):])
+        said = f"under {stuck.start_method}, {stuck.stuck}"
+        where = re.match(r"step (\d+) ", stuck.stuck)
         if where and int(where.group(1)) <= len(ran.steps):
             return f"{said}; under {ran.start_method}, step {where.group(1)} ran: {ran.steps[int(where.group(1)) - 1]}"
         return f"{said}; under {ran.start_method} every step ran"

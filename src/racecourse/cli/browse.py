@@ -12,7 +12,7 @@ from typing import Any, Dict, Sequence
 from .. import catalogue, provenance
 from ..model import Scenario
 from ..report import catalogue_table, markdown_table, paint
-from ..sharing import available_start_methods, default_start_method
+from ..sharing import available_start_methods
 from .options import UsageError, add_json, bounded, chosen_start_methods, start_methods
 from .status import EXIT_FAILED
 
@@ -86,12 +86,13 @@ def explain_scenario(args: argparse.Namespace) -> int:
 
 def explain_provenance(args: argparse.Namespace) -> int:
     """``explain ID --provenance``: one block per object, one line per start method."""
-    methods = chosen_start_methods(args.start_method) if args.start_method is not None else available_start_methods()
+    methods = ([m for m in chosen_start_methods(args.start_method) if m] if args.start_method is not None
+               else available_start_methods())
     processes = args.processes or 2
     reports = []
     for scenario in catalogue.resolve(args.scenario):
         try:
-            results = provenance.probe_methods(scenario, [m or default_start_method() for m in methods], processes)
+            results = provenance.probe_methods(scenario, methods, processes)
         except provenance.NotAWorkerScenario as error:
             raise UsageError(str(error)) from None
         except provenance.ProvenanceError as error:
