@@ -2,7 +2,7 @@
 status that is neither 0 nor 2, and leaves nothing behind.
 
 Each test runs ``racecourse run`` as a separate command in a session of its own (as a shell
-would), on a scenario file written here that goes wrong on purpose: a worker killed with
+would), on a scenario file of faults/ that goes wrong on purpose: a worker killed with
 SIGKILL from outside, a worker that raises, the Manager server killed, Ctrl-C, a deadlock.
 Afterwards no process of that session may be alive, and /dev/shm holds nothing new that no
 process maps. Every fault is made deterministic: the test waits for a file the scenario
@@ -15,229 +15,17 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
+from faults.fault_marks import MARKERS_VARIABLE, WAIT_SECONDS
 
 from support import leaked_shm_entries, leftover_processes, shm_entries, start_methods
 
 METHODS = start_methods()
-WAIT_SECONDS = 60.0
-# The killed-Pool-worker run ends when racecourse notices the killed worker, not at its
-# timeout: this one only bounds a run that failed to notice (the test then fails on the
-# timeout's message instead of the killed worker's).
-POOL_TIMEOUT = WAIT_SECONDS
 
-# Helpers for the scenario files: a marker file next to the scenario says "hit me now".
-PRELUDE = '''
-import multiprocessing, os, threading, time
-from racecourse import Defaults, Expect, Scenario
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def mark(name, text):
-    path = os.path.join(HERE, name)
-    partial = f"{path}.{os.getpid()}.tmp"  # one per process: several may mark at once
-    with open(partial, "w") as file:
-        file.write(str(text))
-    os.replace(partial, path)  # the test never reads half a file
-
-
-def observe(counter):
-    return counter.value
-'''
-
-SCENARIOS = {
-    # Explored with a budget it never reaches: each schedule runs the worker in the
-    # controlled processes, which say once that they are being explored.
-    "explored_at_length": '''
-def build(share):
-    return {"counter": share.Value("i", 0, lock=False)}
-
-def worker(counter, ops):
-    if not os.path.exists(os.path.join(HERE, "running")):
-        mark("running", 1)
-    for _ in range(ops):
-        counter.value += 1
-
-SCENARIO = Scenario(id="explored-at-length", title="t", expect=Expect.RACY, build=build, worker=worker,
-                    observe=observe)
-''',
-    # Worker 0 says where it is, then works until the test kills it.
-    "killed_worker": '''
-def build(share):
-    return {"counter": share.Value("i", 0), "hits": share.manager().dict(), "block": share.shared_memory(64)}
-
-def worker(counter, hits, index, ops):
-    if index == 0:
-        mark("worker.pid", os.getpid())
-        while True:
-            with counter.get_lock():
-                counter.value += 1
-    for _ in range(ops):
-        with counter.get_lock():
-            counter.value += 1
-
-SCENARIO = Scenario(id="killed-worker", title="t", expect=Expect.SAFE, build=build, worker=worker,
-                    observe=observe, defaults=Defaults(processes=3, ops=100, trials=1, timeout=WAIT))
-''',
-    "raising_worker": '''
-def build(share):
-    return {"counter": share.Value("i", 0), "hits": share.manager().dict(), "block": share.shared_memory(64)}
-
-def worker(counter, index, ops):
-    for n in range(ops):
-        with counter.get_lock():
-            counter.value += 1
-        if index == 1 and n == ops // 2:
-            raise ValueError("worker one gives up halfway")
-
-SCENARIO = Scenario(id="raising-worker", title="t", expect=Expect.SAFE, build=build, worker=worker,
-                    observe=observe, defaults=Defaults(processes=3, ops=1000, trials=2, timeout=WAIT))
-''',
-    # The Manager server's pid is the only child when build starts it.
-    "killed_manager": '''
-def build(share):
-    hits = share.manager().dict()
-    hits["n"] = 0
-    (server,) = multiprocessing.active_children()
-    mark("server.pid", server.pid)
-    return {"hits": hits, "counter": share.Value("i", 0)}
-
-def worker(hits, index):
-    if index == 0:
-        mark("running", 1)
-    while True:
-        hits["n"] += 1
-
-SCENARIO = Scenario(id="killed-manager", title="t", expect=Expect.RACY, build=build, worker=worker,
-                    observe=observe, defaults=Defaults(processes=2, trials=1, timeout=WAIT))
-''',
-    # The same with the remote manager's own server.
-    "killed_remote": '''
-from racecourse.scenarios.remote_manager import build as remote_build, observe as remote_observe
-from racecourse.remote import RemoteManager
-
-def build(share):
-    shared = remote_build(share)
-    (server,) = multiprocessing.active_children()
-    mark("server.pid", server.pid)
-    return shared
-
-def worker(address, authkey, name, index):
-    manager = RemoteManager(address=address, authkey=authkey)
-    manager.connect()
-    counter = manager.counter(name)
-    if index == 0:
-        mark("running", 1)
-    while True:
-        counter.value += 1
-
-SCENARIO = Scenario(id="killed-remote", title="t", expect=Expect.RACY, build=build, worker=worker,
-                    observe=remote_observe, defaults=Defaults(processes=2, trials=1, timeout=WAIT))
-''',
-    # Workers that run until Ctrl-C, with every kind of shared state a run can hold.
-    "interrupted_workers": '''
-def build(share):
-    return {"counter": share.Value("i", 0), "hits": share.manager().dict(), "block": share.shared_memory(64),
-            "lock": share.Lock()}
-
-def worker(counter, hits, lock, index):
-    if index == 0:
-        mark("running", 1)
-    while True:
-        with lock:
-            counter.value += 1
-
-SCENARIO = Scenario(id="interrupted-workers", title="t", expect=Expect.SAFE, build=build, worker=worker,
-                    observe=observe, defaults=Defaults(processes=3, trials=1, timeout=WAIT))
-''',
-    # A scenario that finishes, then one that runs until Ctrl-C: run prints the first.
-    "finished_then_interrupted": '''
-from racecourse.scenarios.locked_value import build as build_locked, worker as quick_worker
-
-def build(share):
-    return {"counter": share.Value("i", 0)}
-
-def worker(counter, index):
-    if index == 0:
-        mark("running", 1)
-    while True:
-        counter.value += 1
-
-FINISHED = Scenario(id="finished", title="t", expect=Expect.SAFE, build=build_locked, worker=quick_worker,
-                    observe=observe, defaults=Defaults(ops=10, trials=1))
-INTERRUPTED = Scenario(id="interrupted", title="t", expect=Expect.RACY, build=build, worker=worker,
-                       observe=observe, defaults=Defaults(trials=1, timeout=WAIT))
-''',
-    # A Pool whose first task says where it runs, then waits for the test to kill its
-    # worker. The Pool replaces the worker but drops the task: map waits until the timeout
-    # (long enough for the Pool to start on a loaded machine before the task marks).
-    "killed_pool_worker": '''
-def task(number):
-    if number == 0:
-        mark("task.pid", os.getpid())
-        time.sleep(3600)
-    return number
-
-def build(share):
-    return {"counter": share.Value("i", 0)}
-
-def program(share, counter):
-    with share.Pool(2) as pool:
-        counter.value = sum(pool.map(task, range(2), chunksize=1))
-
-SCENARIO = Scenario(id="killed-pool-worker", title="t", expect=Expect.SAFE, build=build, program=program,
-                    observe=observe, expected=lambda p, k: 1, defaults=Defaults(trials=1, timeout=POOL_TIMEOUT))
-''',
-    # A Pool downloading from the local page server, interrupted mid-download.
-    "interrupted_pool": '''
-from racecourse.scenarios._pages import download, start_site
-
-def fetch(url):
-    mark(f"fetching-{os.getpid()}", url)
-    mark("running", 1)
-    while True:
-        for chunk in download(url):
-            pass
-
-def build(share):
-    site = start_site(share, pages=4)
-    mark("pages.dir", os.path.dirname(site.list_file))
-    return {"site": site, "counter": share.Value("i", 0)}
-
-def program(share, site):
-    with open(site.list_file) as listing:
-        urls = listing.read().split()
-    with share.Pool(3) as pool:
-        pool.map(fetch, urls)
-
-SCENARIO = Scenario(id="interrupted-pool", title="t", expect=Expect.SAFE, build=build, program=program,
-                    observe=observe, defaults=Defaults(processes=3, trials=1, timeout=WAIT))
-''',
-    # Two locks in opposite orders, and a barrier between the first and the second, so that
-    # both workers hold one lock and wait for the other every time: natural scheduling,
-    # certain deadlock.
-    "deadlocked": '''
-def build(share):
-    return {"alice": share.Value("i", 0), "bob": share.Value("i", 0), "between": share.context.Barrier(2)}
-
-def worker(alice, bob, between, index):
-    first, second = (alice, bob) if index == 0 else (bob, alice)
-    with first.get_lock():
-        between.wait()
-        with second.get_lock():
-            first.value += 1
-
-def observe(alice):
-    return alice.value
-
-SCENARIO = Scenario(id="deadlocked", title="t", expect=Expect.SAFE, build=build, worker=worker,
-                    observe=observe, expected=lambda p, k: 1, defaults=Defaults(processes=2, trials=1))
-''',
-}
+# The scenario files, one per fault (they mark files through faults/fault_marks.py).
+FAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "faults")
 
 
 class Run:
@@ -251,6 +39,7 @@ class Run:
             stderr=subprocess.PIPE,
             text=True,
             cwd=directory,
+            env={**os.environ, MARKERS_VARIABLE: str(directory)},
             start_new_session=True,
         )
         self.stdout = self.stderr = ""
@@ -297,10 +86,7 @@ def racecourse(tmp_path):
     runs = []
 
     def start(scenario, *options, command="run"):
-        path = tmp_path / f"{scenario}.py"
-        body = SCENARIOS[scenario].replace("WAIT", repr(WAIT_SECONDS)).replace("POOL_TIMEOUT", repr(POOL_TIMEOUT))
-        path.write_text(textwrap.dedent(PRELUDE) + textwrap.dedent(body))
-        run = Run(tmp_path, command, str(path), *options)
+        run = Run(tmp_path, command, os.path.join(FAULTS, f"{scenario}.py"), *options)
         runs.append(run)
         return run
 
@@ -424,26 +210,11 @@ def test_natural_deadlock_hits_the_timeout(racecourse, method):
     one_report(run, 3, "timed out after 1.5 s: worker(s) 0, 1 still running")
 
 
-def test_an_interrupt_that_breaks_multiprocessing_locking_still_stops_the_run(tmp_path):
+def test_an_interrupt_that_breaks_multiprocessing_locking_still_stops_the_run():
     """Ctrl-C landing inside the barrier's condition variable surfaces as an AssertionError
     ("release recursive lock not owned") raised while handling the KeyboardInterrupt; the
     run must stop as interrupted, not report a failed trial."""
     from racecourse import catalogue, stress_runner
 
-    path = tmp_path / "broken_by_interrupt.py"
-    path.write_text(textwrap.dedent(PRELUDE) + textwrap.dedent('''
-        def build(share):
-            counter = share.Value("i", 0)
-            try:
-                raise KeyboardInterrupt  # as the signal handler raises it
-            except KeyboardInterrupt:
-                raise AssertionError("attempt to release recursive lock not owned by thread")
-
-        def worker(counter):
-            pass
-
-        SCENARIO = Scenario(id="broken-by-interrupt", title="t", expect=Expect.SAFE, build=build,
-                            worker=worker, observe=observe)
-    '''))
     with pytest.raises(KeyboardInterrupt):
-        stress_runner.run(catalogue.resolve_one(str(path)), trials=1)
+        stress_runner.run(catalogue.resolve_one(os.path.join(FAULTS, "broken_by_interrupt.py")), trials=1)
