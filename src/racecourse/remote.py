@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from multiprocessing import AuthenticationError, managers
 from multiprocessing.context import BaseContext
 from multiprocessing.managers import BaseManager, ValueProxy
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
-from .child_signals import leave_signals_to_parent
+from .child_signals import leave_signals_to_parent, starting_children
 from .errors import RacecourseError
 
 Address = Tuple[str, int]
@@ -117,6 +117,38 @@ def connect(endpoint: Endpoint) -> RemoteManager:
     manager = RemoteManager(address=endpoint.address, authkey=endpoint.authkey)
     manager.connect()
     return manager
+
+
+class RemoteServer:
+    """The remote Manager of one run, as its ``Share`` hands it out (``share.remote_manager()``):
+    a server of the run's own on 127.0.0.1 with a fresh authkey, shut down at ``close()``,
+    or, given ``elsewhere``, a client of a server elsewhere that is left running."""
+
+    def __init__(self, context: BaseContext, start_method: str, elsewhere: Optional[Endpoint] = None) -> None:
+        self.elsewhere = elsewhere
+        self.started = elsewhere is None
+        if elsewhere is not None:
+            self.manager = connect(elsewhere)
+            self.authkey = elsewhere.authkey
+        else:
+            self.authkey = new_authkey()
+            with starting_children(start_method):
+                self.manager = start_server(context, self.authkey)
+
+    def lost(self) -> List[Tuple[str, str, str]]:
+        """A server elsewhere that no longer answers: (who, kind, what happened). A server
+        of the run's own is a child process, which the Share watches like its Manager."""
+        if self.elsewhere is None:
+            return []
+        try:
+            probe(self.elsewhere, seconds=1.0)
+        except Unavailable as error:
+            return [(f"the Manager server at {self.elsewhere}", "exit", f"no longer answers ({error})")]
+        return []
+
+    def close(self) -> None:
+        if self.started:
+            self.manager.shutdown()
 
 
 # -- addresses and keys ------------------------------------------------------------------

@@ -17,10 +17,24 @@ import signal
 import socket
 import time
 from multiprocessing import shared_memory
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
-from . import remote
 from .child_signals import leave_signals_to_parent, starting_children
+
+if TYPE_CHECKING:
+    from .remote import RemoteManager, RemoteServer
+
+# How a run gets its remote Manager (the hook ``Share`` takes): racecourse.remote's
+# RemoteServer, for a server of the run's own or one elsewhere (``run --connect``).
+RemoteServerFactory = Callable[[Any, str], "RemoteServer"]
+
+
+def own_remote_server(context: Any, start_method: str) -> "RemoteServer":
+    """A remote Manager server of the run's own (the networking code loads only for the
+    scenarios that ask for one)."""
+    from .remote import RemoteServer
+
+    return RemoteServer(context, start_method)
 
 
 def available_start_methods() -> List[str]:
@@ -95,18 +109,15 @@ def preload_in_forkserver() -> None:
 class Share:
     """Makes shared objects for one run and cleans all of them up afterwards."""
 
-    def __init__(self, start_method: Optional[str] = None, connect: Optional[remote.Endpoint] = None) -> None:
+    def __init__(self, start_method: Optional[str] = None, remote_server: RemoteServerFactory = own_remote_server) -> None:
         self.start_method = start_method or default_start_method()
         # Any: typeshed's BaseContext lacks Process, which every concrete context has.
         self.context: Any = multiprocessing.get_context(self.start_method)
         if self.start_method == "forkserver":
             preload_in_forkserver()
-        # A server elsewhere that remote_manager() connects to instead of starting one.
-        self.connect = connect
         self._manager: Optional[multiprocessing.managers.SyncManager] = None
-        self._remote: Optional[remote.RemoteManager] = None
-        self._remote_started = False
-        self._remote_key = b""
+        self._remote_server = remote_server  # the hook that makes remote_manager()'s server
+        self._remote: Optional["RemoteServer"] = None
         self._blocks: List[shared_memory.SharedMemory] = []
         # Each Pool, with every worker process it started (replacements included).
         self._pools: List[Tuple[multiprocessing.pool.Pool, List[Any]]] = []
@@ -155,31 +166,26 @@ class Share:
             self._manager = manager
         return self._manager
 
-    def remote_manager(self) -> remote.RemoteManager:
-        """A ``RemoteManager`` client: connected to the server given as ``connect``, or
-        to a server of this run's own on 127.0.0.1 with a fresh authkey, shut down at close.
+    def remote_manager(self) -> "RemoteManager":
+        """A ``RemoteManager`` client: to a server of this run's own on 127.0.0.1 with a fresh
+        authkey, shut down at close, or to the one the run was told to connect to.
         Workers connect to it themselves with its ``address`` and ``remote_authkey()``."""
         if self._remote is None:
-            if self.connect is not None:
-                self._remote = remote.connect(self.connect)
-                self._remote_key = self.connect.authkey
-            else:
-                self._remote_key = remote.new_authkey()
-                with starting_children(self.start_method):
-                    self._remote = remote.start_server(self.context, self._remote_key)
-                self._remote_started = True
-        return self._remote
+            self._remote = self._remote_server(self.context, self.start_method)
+        return self._remote.manager
 
     def remote_authkey(self) -> bytes:
         """The authkey of ``remote_manager()``'s server, for workers that connect to it."""
         self.remote_manager()
-        return self._remote_key
+        assert self._remote is not None
+        return self._remote.authkey
 
     def lost_servers(self, wait: float = 0.0) -> List[Tuple[str, str, str]]:
         """Servers of this run that stopped while it ran: (who, kind, what happened).
         ``wait``: how long a server may take to finish dying (when a client lost it)."""
         lost = []
-        for name, manager in (("Manager", self._manager), ("remote Manager", self._remote)):
+        remote = self._remote.manager if self._remote is not None else None
+        for name, manager in (("Manager", self._manager), ("remote Manager", remote)):
             process = getattr(manager, "_process", None)
             if manager is None or process is None:
                 continue
@@ -190,11 +196,8 @@ class Share:
             if process.exitcode is not None:
                 kind, what = describe_exit(process.exitcode)
                 lost.append((f"the {name} server (pid {process.pid})", kind, what))
-        if self._remote is not None and not self._remote_started and self.connect is not None:
-            try:
-                remote.probe(self.connect, seconds=1.0)
-            except remote.Unavailable as error:
-                lost.append((f"the Manager server at {self.connect}", "exit", f"no longer answers ({error})"))
+        if self._remote is not None:
+            lost += self._remote.lost()
         return lost
 
     def Pool(  # noqa: N802
@@ -258,8 +261,7 @@ class Share:
             _attempt(self._manager.shutdown, errors)
             self._manager = None
         if self._remote is not None:
-            if self._remote_started:
-                _attempt(self._remote.shutdown, errors)
+            _attempt(self._remote.close, errors)
             self._remote = None
         for block in self._blocks:
             _attempt(block.close, errors)

@@ -12,6 +12,7 @@ shared state down.
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any, Callable, Optional
 
 from .catalogue import worker_in_child
 from .model import Scenario, Shared, call_with, check_importable_worker
-from .remote import Endpoint
+from .remote import Endpoint, RemoteServer
 from .results import Failure, RunResult, TrialResult
 from .sharing import Share, default_start_method, startup_allowance
 from .verdicts import judge_incomplete, judge_trial
@@ -144,7 +145,8 @@ def run_trial(
     ``connect``: the Manager server that ``share.remote_manager()`` uses instead of
     starting one of its own (``racecourse run remote-manager --connect``).
     """
-    share = Share(start_method, connect)
+    share = Share(start_method) if connect is None else Share(
+        start_method, functools.partial(RemoteServer, elsewhere=connect))
     workers: Optional[_Workers] = None
     expected = scenario.expected(processes, ops) if scenario.is_counter else None
     started = time.monotonic()
