@@ -57,3 +57,15 @@ def test_every_scenario_file_is_in_the_wheel(wheel_from_sdist: zipfile.ZipFile) 
         assert f"racecourse/scenarios/{path.name}" in names
     shipped_modules = {scenario.module for scenario in catalogue.builtin()}
     assert all(module.startswith("racecourse.scenarios.") for module in shipped_modules)
+
+
+def test_the_builders_load_without_the_networking_code():
+    """Share takes its remote Manager through a hook: making shared state for a run (and for
+    every spawned child, which imports the builders) loads no server, address or authkey code."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, racecourse.sharing; print(sorted(m for m in sys.modules if "
+         "m.startswith('racecourse')))"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert "racecourse.sharing" in loaded
+    assert "racecourse.remote" not in loaded
