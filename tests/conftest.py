@@ -90,6 +90,10 @@ def pytest_configure(config: pytest.Config) -> None:
     methods = start_methods()
     if os.environ.get(START_METHOD_VARIABLE) or "fork" not in methods:
         multiprocessing.set_start_method(methods[0], force=True)
+    # Tests that run under each start method ask for racecourse's own start_method fixture,
+    # as its users do; it covers the session's methods (without fork under xdist).
+    if config.getoption("racecourse_start_methods") is None:
+        config.option.racecourse_start_methods = ",".join(methods)
     if hasattr(config, "workerinput"):
         return
     if os.environ.get(START_METHOD_VARIABLE) == "fork" and _distributed(config):

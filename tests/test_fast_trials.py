@@ -12,7 +12,6 @@ from racecourse import catalogue, fast_trials, stress_runner
 from racecourse.sharing import Share
 from support import nothing_left_behind, run_cli, start_methods  # noqa: F401 (a fixture)
 
-METHODS = start_methods()
 KNOWN = catalogue.builtin_by_id()
 # Every test here, command line included, leaves no process and no shared memory behind.
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
@@ -20,19 +19,17 @@ pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 SAFE_RESETTABLE = ["locked-value", "lock-value", "locked-array", "own-slot-array", "shared-memory-locked"]
 
 
-@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("scenario_id", SAFE_RESETTABLE)
-def test_safe_scenarios_histogram_holds_only_the_exact_count(scenario_id, method):
-    result = fast_trials.run(KNOWN[scenario_id], trials=300, processes=2, ops=3, start_method=method)
+def test_safe_scenarios_histogram_holds_only_the_exact_count(scenario_id, start_method):
+    result = fast_trials.run(KNOWN[scenario_id], trials=300, processes=2, ops=3, start_method=start_method)
     assert result.failure is None
     assert result.expected == KNOWN[scenario_id].expected(2, 3)
     assert result.counts == {result.expected: 300}
     assert result.exit_status == 0 and "exact in 300 of 300 trials" in result.verdict()
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_racy_two_by_one_outcomes_are_one_or_two_and_sum_to_the_trials(method):
-    result = fast_trials.run(KNOWN["raw-value"], trials=2000, processes=2, ops=1, start_method=method)
+def test_racy_two_by_one_outcomes_are_one_or_two_and_sum_to_the_trials(start_method):
+    result = fast_trials.run(KNOWN["raw-value"], trials=2000, processes=2, ops=1, start_method=start_method)
     assert result.failure is None
     assert set(result.counts) <= {1, 2}
     assert sum(result.counts.values()) == result.trial_count == 2000
@@ -149,9 +146,8 @@ def faulty(tmp_path):
     return lambda name: catalogue.resolve_one(f"{path}:{name}")
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_worker_exception_stops_the_run_with_the_childs_traceback(faulty, method):
-    result = fast_trials.run(faulty("RAISES"), trials=1000, ops=1, start_method=method)
+def test_worker_exception_stops_the_run_with_the_childs_traceback(faulty, start_method):
+    result = fast_trials.run(faulty("RAISES"), trials=1000, ops=1, start_method=start_method)
     assert result.failure is not None
     assert (result.failure.kind, result.failure.process, result.failure.exception_type) == ("exception", 1, "ValueError")
     assert 'raise ValueError("worker one gives up")' in result.failure.traceback
@@ -159,9 +155,8 @@ def test_worker_exception_stops_the_run_with_the_childs_traceback(faulty, method
     assert "after 49 of 1,000 trials" in result.verdict()
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_killed_worker_is_reported_by_signal(faulty, method):
-    result = fast_trials.run(faulty("DIES"), trials=1000, ops=1, start_method=method)
+def test_killed_worker_is_reported_by_signal(faulty, start_method):
+    result = fast_trials.run(faulty("DIES"), trials=1000, ops=1, start_method=start_method)
     assert result.failure is not None
     assert (result.failure.kind, result.failure.process, result.failure.message) == ("signal", 1, "killed by SIGKILL")
 

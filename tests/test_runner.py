@@ -10,9 +10,7 @@ import time
 import pytest
 
 from racecourse import catalogue, stress_runner, workers
-from support import announce_then_sleep, meet, start_methods
-
-METHODS = start_methods()
+from support import announce_then_sleep, meet
 
 FAULTY = textwrap.dedent('''
     """faulty: workers that go wrong in the ways a user's code does."""
@@ -53,9 +51,8 @@ def faulty(tmp_path):
     return lambda name: catalogue.resolve_one(f"{path}:{name}")
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_worker_exception_carries_the_childs_traceback(faulty, method, nothing_left_behind):
-    result = stress_runner.run(faulty("RAISES"), processes=3, trials=3, start_method=method)
+def test_worker_exception_carries_the_childs_traceback(faulty, start_method, nothing_left_behind):
+    result = stress_runner.run(faulty("RAISES"), processes=3, trials=3, start_method=start_method)
     assert len(result.trials) == 1  # the run stops at the first failure
     (failure,) = result.failures
     assert failure.kind == "exception" and failure.process == 1
@@ -65,17 +62,15 @@ def test_worker_exception_carries_the_childs_traceback(faulty, method, nothing_l
     assert result.exit_status == 3
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_killed_worker_is_reported_by_signal(faulty, method, nothing_left_behind):
-    result = stress_runner.run(faulty("DIES"), processes=2, start_method=method)
+def test_killed_worker_is_reported_by_signal(faulty, start_method, nothing_left_behind):
+    result = stress_runner.run(faulty("DIES"), processes=2, start_method=start_method)
     (failure,) = result.failures
     assert (failure.kind, failure.process, failure.message) == ("signal", 0, "killed by SIGKILL")
     assert result.exit_status == 3
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_hanging_workers_hit_the_timeout(faulty, method, nothing_left_behind):
-    result = stress_runner.run(faulty("HANGS"), processes=2, start_method=method)
+def test_hanging_workers_hit_the_timeout(faulty, start_method, nothing_left_behind):
+    result = stress_runner.run(faulty("HANGS"), processes=2, start_method=start_method)
     (failure,) = result.failures
     # The 1.5 s count from the start line, so however long the workers took to start (a
     # spawn child importing on a loaded machine), both were released and both are asleep.
@@ -86,15 +81,14 @@ def test_hanging_workers_hit_the_timeout(faulty, method, nothing_left_behind):
     assert result.exit_status == 3
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_workers_that_never_start_are_not_a_deadlock(method, monkeypatch, nothing_left_behind):
+def test_workers_that_never_start_are_not_a_deadlock(start_method, monkeypatch, nothing_left_behind):
     """A trial whose workers never reached the start line has shown nothing: for the
     deadlock scenario that is a run that did not complete, not the deadlock it declares."""
     for module in (stress_runner, workers):  # the start deadline, and the limit the timeout names
         monkeypatch.setattr(module, "startup_allowance", lambda timeout: 0.0)  # no time to start
     # A worker still starting has no SIGUSR1 handler yet: asking it for its stack would kill it.
     monkeypatch.setattr(stress_runner._Workers, "stacks", lambda self, stuck: pytest.fail("asked a starting worker"))
-    result = stress_runner.run(catalogue.resolve_one("deadlock"), trials=1, start_method=method)
+    result = stress_runner.run(catalogue.resolve_one("deadlock"), trials=1, start_method=start_method)
     (failure,) = result.failures
     assert (failure.kind, failure.who) == ("timeout", "workers 0, 1")
     assert failure.message.startswith("timed out after 0 s: worker(s) 0, 1 never reached the start line")
@@ -102,23 +96,20 @@ def test_workers_that_never_start_are_not_a_deadlock(method, monkeypatch, nothin
     assert result.exit_status == 3
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_deadlock_scenario_times_out_as_declared(method, nothing_left_behind):
-    result = stress_runner.run(catalogue.resolve_one("deadlock"), trials=1, start_method=method)
+def test_deadlock_scenario_times_out_as_declared(start_method, nothing_left_behind):
+    result = stress_runner.run(catalogue.resolve_one("deadlock"), trials=1, start_method=start_method)
     assert result.failures == []
     assert result.exit_status == 0
     assert result.trials[0].ok
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_successful_runs_leave_nothing_behind(method, nothing_left_behind):
+def test_successful_runs_leave_nothing_behind(start_method, nothing_left_behind):
     for scenario_id in ["shared-memory", "manager-dict-locked", "pool-map", "module-lock"]:
-        result = stress_runner.run(catalogue.resolve_one(scenario_id), trials=1, start_method=method)
+        result = stress_runner.run(catalogue.resolve_one(scenario_id), trials=1, start_method=start_method)
         assert result.failures == []
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_close_lets_idle_children_finish_and_terminates_busy_ones(method, tmp_path, nothing_left_behind):
+def test_close_lets_idle_children_finish_and_terminates_busy_ones(start_method, tmp_path, nothing_left_behind):
     # Children that finish on their own end like any finished process (exit status 0, and
     # coverage keeps what they ran); only a Pool with a task still running is terminated.
     # One Pool per Share, started last: under fork, a process whose Pool threads run
@@ -126,7 +117,7 @@ def test_close_lets_idle_children_finish_and_terminates_busy_ones(method, tmp_pa
     from racecourse.scenarios._pages import start_site
     from racecourse.sharing import Share
 
-    with Share(method) as share:
+    with Share(start_method) as share:
         start_site(share, 2)
         idle = share.Pool(2)
         meeting = tmp_path / "meeting"
@@ -139,7 +130,7 @@ def test_close_lets_idle_children_finish_and_terminates_busy_ones(method, tmp_pa
     assert [p.exitcode for p in finishing] == [0, 0, 0]
 
     started = tmp_path / "started"
-    with Share(method) as share:
+    with Share(start_method) as share:
         busy = share.Pool(1)
         busy.apply_async(announce_then_sleep, (str(started), 60))
         while not started.exists():  # a task still queued would be dropped, not run
