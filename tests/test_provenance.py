@@ -5,6 +5,7 @@ below is what the children actually held, not what the documentation says they h
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from racecourse.sharing import available_start_methods
 from support import nothing_left_behind, run_cli, scenario_file, start_methods  # noqa: F401 (a fixture)
 
 METHODS = start_methods()
+HERE = pathlib.Path(__file__).parent
 
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
@@ -58,6 +60,49 @@ def test_manager_proxies_and_shared_memory_reach_every_child(method):
     assert (block.kind, block.shared) == ("SharedMemory", True)
 
 
+def test_a_pool_initializer_hands_every_worker_the_parents_value(start_method):
+    """pool-initializer-value: the Value reaches each Pool worker as an initializer argument
+    (inherited under fork, pickled otherwise), and install() puts that very Value in the
+    worker's COUNTER: one Value everywhere, under every start method."""
+    objects = by_name(provenance.probe(catalogue.resolve_one("pool-initializer-value"), start_method))
+    assert set(objects) == {"counter", "COUNTER"}
+    counter, installed = objects["counter"], objects["COUNTER"]
+    assert (counter.where, counter.kind, counter.shared) == ("Pool initializer argument", "Value (with its lock)", True)
+    assert counter.how == (provenance.INHERITED if start_method == "fork" else provenance.PICKLED_INTO_POOL)
+    assert (installed.where, installed.kind, installed.shared) == ("module global", "Value (with its lock)", True)
+    assert installed.how == "set by install() in each child"
+    assert installed.identities["parent"] is None  # the parent's own COUNTER was never set
+    assert {identity for who, identity in installed.identities.items() if who != "parent"} == {
+        counter.identities["parent"]}
+
+
+def test_a_module_level_lock_in_pool_tasks_is_the_parents_under_fork_only(start_method):
+    """A Pool task's module-level Lock: each worker that ran the task reports the Lock it
+    used. Under spawn and forkserver the worker made its own when it imported the module."""
+    objects = by_name(provenance.probe(catalogue.resolve_one(str(HERE / "pool_module_lock.py") + ":SCENARIO"), start_method))
+    lock = objects["LOCK"]
+    children = {identity for who, identity in lock.identities.items() if who != "parent"}
+    assert lock.kind == "Lock" and children
+    if start_method == "fork":
+        assert lock.shared and lock.how == provenance.INHERITED and children == {lock.identities["parent"]}
+    else:
+        assert not lock.shared and lock.how == "re-created when the child imported pool_module_lock"
+        assert lock.identities["parent"] not in children
+        assert len(children) == len(lock.identities) - 1  # every worker its own
+
+
+def test_a_programs_process_arguments_are_traced(start_method):
+    objects = by_name(provenance.probe(catalogue.resolve_one("manager-basics"), start_method))
+    assert {"number", "arr", "items", "table"} <= set(objects)
+    assert all(objects[name].where == "Process argument" and objects[name].how == provenance.PROXY
+               and objects[name].shared for name in ("number", "arr", "items", "table"))
+
+
+def test_what_a_program_raised_is_part_of_the_answer(start_method):
+    result = provenance.probe(catalogue.resolve_one("pool-arg-value"), start_method)
+    assert result.note is not None and result.note.startswith("the program raised RuntimeError: Synchronized objects")
+
+
 @pytest.mark.start_method_independent  # it names its own start methods, in a process of its own
 def test_the_methods_differ_only_where_an_object_is_shared_under_some():
     # A process of its own: this test process may be an xdist worker, which must not fork.
@@ -93,7 +138,7 @@ def test_explain_provenance_json(capsys):
     status, out, _ = run_cli(capsys, "explain", "raw-value", "--provenance", "--json", "-m", METHODS[0], "-p", "3")
     assert status == 0
     (report,) = json.loads(out)
-    assert set(report) == {"scenario", "processes", "start_methods", "objects", "why"}
+    assert set(report) == {"scenario", "processes", "start_methods", "objects", "why", "notes"}
     assert (report["scenario"], report["processes"], report["start_methods"]) == ("raw-value", 3, [METHODS[0]])
     (counter,) = report["objects"]
     entry = counter["methods"][METHODS[0]]
@@ -127,7 +172,8 @@ def test_a_users_own_file_is_traced_too(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["explain", "pool-map", "--provenance"], "pool-map is a program scenario"),
+    (["explain", str(HERE / "pool_module_lock.py") + ":NO_PROCESSES", "--provenance"],
+     "starts no Pool or Process through share"),
     (["explain", "raw-value", "--json"], "--start-method, --processes and --json go with --provenance"),
     (["explain", "raw-value", "--provenance", "-p", "0"], "processes must be from 1 to 8"),
     (["explain", "raw-value", "--provenance", "-m", "thread"], "not available here"),

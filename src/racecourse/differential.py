@@ -136,9 +136,10 @@ def differential(scenario: Scenario, start_methods: Sequence[str], *, schedule: 
                  processes: int = 2, ops: int = 1, timeout: float = 10.0) -> Differential:
     """Run one schedule (``schedule``, or the minimal failing one) under each start method
     and explain the first difference; a stress run per method where control cannot run."""
-    why: List[str] = []
-    if scenario.worker is not None:
+    try:
         why = provenance.why_methods_differ(provenance.probe_methods(scenario, start_methods, processes))
+    except provenance.NotAWorkerScenario:  # a program whose processes racecourse cannot follow
+        why = []
     if not _controllable(scenario):
         if schedule is not None:
             raise Uncontrollable(f"{scenario.id} cannot run under control, so it has no schedules: drop --schedule "

@@ -126,15 +126,23 @@ def provenance_json(scenario: Scenario, results: Sequence[provenance.MethodProve
         })
     return {"scenario": scenario.id, "processes": results[0].processes if results else 0,
             "start_methods": [result.start_method for result in results], "objects": objects,
-            "why": provenance.why_methods_differ(results)}
+            "why": provenance.why_methods_differ(results),
+            "notes": {result.start_method: result.note for result in results if result.note}}
 
 
 def provenance_text(scenario: Scenario, results: Sequence[provenance.MethodProvenance]) -> str:
     processes = results[0].processes if results else 0
-    lines = [paint(f"{scenario.id}: where each object the worker uses came from "
+    who = "the worker uses" if scenario.worker is not None else "the program's processes use"
+    lines = [paint(f"{scenario.id}: where each object {who} came from "
                    f"({processes} {'child' if processes == 1 else 'children'} per start method)", "bold")]
     if not results or not results[0].objects:
-        lines.append("  the worker receives nothing and names no module-level object: nothing to trace")
+        lines.append("  the worker receives nothing and names no module-level object: nothing to trace"
+                     if scenario.worker is not None else
+                     "  the program's Pools and Processes hand their children nothing, and their functions name "
+                     "no module-level object: nothing to trace")
+    for result in results:
+        if result.note:
+            lines.append(f"  {result.start_method}: {result.note}")
     width = max(len(result.start_method) for result in results) if results else 0
     for number, first in enumerate(results[0].objects if results else []):
         lines.append("")
