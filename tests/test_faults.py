@@ -191,6 +191,19 @@ def test_ctrl_c_and_sigterm_stop_an_exploration(racecourse, method, stop):
     assert run.stderr.strip() == f"racecourse: {how}; every process it started has been stopped"
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("scenario, command", [("interrupted_workers", "run"), ("explored_at_length", "explore")])
+def test_a_parent_killed_with_sigkill_takes_its_children_with_it(racecourse, method, scenario, command):
+    """SIGKILL (a CI job's timeout, the OOM killer) gives racecourse no chance to clean up:
+    its workers and Manager server must end by themselves. The fixture then finds no process
+    of the run's session alive and nothing of it left in /dev/shm."""
+    options = ["--budget", "10000000", "--quiet"] if command == "explore" else []
+    run = racecourse(scenario, "-m", method, *options, command=command)
+    run.wait_for("running")
+    os.kill(run.process.pid, signal.SIGKILL)
+    assert run.finish() == -signal.SIGKILL
+
+
 def test_ctrl_c_during_a_run_of_several_scenarios_prints_those_finished_first(racecourse):
     run = racecourse("finished_then_interrupted", "-m", METHODS[0], "--quiet")
     run.wait_for("running")

@@ -13,7 +13,9 @@ child's entry point (target, initializer) first calls :func:`leave_signals_to_pa
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import signal
+import sys
 import threading
 from typing import Iterator
 
@@ -54,8 +56,33 @@ def starting_children(start_method: str) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def leave_signals_to_parent() -> None:
-    """The first thing a child's entry point (target, initializer) does."""
+def leave_signals_to_parent(die_with_parent: bool = False) -> None:
+    """The first thing a child's entry point (target, initializer) does.
+
+    ``die_with_parent``: the child also ends (SIGTERM) when its parent dies, however it
+    dies. A parent killed with SIGKILL (a CI job's timeout, the OOM killer) cleans nothing
+    up, and a child forked from it holds copies of the pipes it would otherwise see
+    closed: a controlled worker waits for its next command forever, a stress worker in a
+    `while True` loop runs forever. Only for children started from the parent's main
+    thread: Linux sends the signal when the *thread* that started the child ends, so a
+    Pool's replacement workers (started by its own thread) must not ask for it.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # a SIGTERM held since the start ends it now
+    if die_with_parent:
+        end_with_parent()
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def end_with_parent() -> None:
+    """Linux: this process gets SIGTERM when the thread that started it ends."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere the pipes' end-of-file is all a child has to go by
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass

@@ -13,6 +13,7 @@ The authkey is a secret: it is read from a file or generated, and never printed.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import signal
@@ -98,7 +99,7 @@ RemoteManager.register("lock", callable=lock, proxytype=vars(managers)["Acquirer
 def start_server(context: BaseContext, authkey: bytes, address: Address = (DEFAULT_HOST, 0)) -> RemoteManager:
     """A server process of our own (port 0: any free port; ``manager.address`` tells)."""
     manager = RemoteManager(address=address, authkey=authkey, ctx=context)
-    manager.start(leave_signals_to_parent)  # the parent shuts it down
+    manager.start(functools.partial(leave_signals_to_parent, die_with_parent=True))  # the parent shuts it down
     return manager
 
 

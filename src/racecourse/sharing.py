@@ -86,8 +86,9 @@ def uses_remote_manager(build: Callable[..., Any]) -> bool:
 # racecourse's own modules that a worker's child imports: loaded once in the forkserver,
 # every forkserver child starts with them (as fork's children do) instead of importing
 # them itself. Never a scenario's module: a module-level Lock must stay one per child
-# under forkserver (module-lock teaches exactly that).
-_FORKSERVER_PRELOAD = ["racecourse.stress_runner", "racecourse.control.engine"]
+# under forkserver (module-lock teaches exactly that). First, forkserver_setup: the
+# forkserver ends with the process that started it.
+_FORKSERVER_PRELOAD = ["racecourse.forkserver_setup", "racecourse.stress_runner", "racecourse.control.engine"]
 
 
 def preload_in_forkserver() -> None:
@@ -162,7 +163,7 @@ class Share:
         if self._manager is None:
             manager = multiprocessing.managers.SyncManager(ctx=self.context)
             with starting_children(self.start_method):
-                manager.start(leave_signals_to_parent)
+                manager.start(functools.partial(leave_signals_to_parent, die_with_parent=True))
             self._manager = manager
         return self._manager
 

@@ -99,7 +99,7 @@ def child_main(body: Callable[..., None], conn: Any, *args: Any) -> None:
     this sends ("done", None) when it returns, or ("error", (name, message, traceback)) for
     anything it raised, SystemExit included, and then exits with status 1.
     """
-    leave_signals_to_parent()  # the parent stops the workers itself and reports once
+    leave_signals_to_parent(die_with_parent=True)  # the parent stops the workers itself and reports once
     if hasattr(signal, "SIGUSR1"):
         signal.signal(signal.SIGUSR1, _tell_stack(conn))
     try:

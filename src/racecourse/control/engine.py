@@ -83,7 +83,7 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
     """One controlled worker: wraps its shared objects once, then runs the worker each time
     the parent says so, until told to quit (module-level so that spawn can import it).
     ``lines``: each operation also tells the line of the worker's file it comes from."""
-    leave_signals_to_parent()
+    leave_signals_to_parent(die_with_parent=True)
     commands, messages = pipes  # referenced until the end: these Connections own the descriptors
     channel = Channel(commands.fileno(), messages.fileno())
     try:
