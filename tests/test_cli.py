@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -140,7 +141,12 @@ def test_missing_start_method_is_refused(monkeypatch, capsys):
     assert status == 2 and "'fork' is not available here (this platform has: spawn)" in err
 
 
-@pytest.mark.parametrize("command", [["racecourse"], [sys.executable, "-m", "racecourse"]])
+# The console script installed beside this interpreter (not whichever `racecourse` comes
+# first on PATH, which may belong to another installation).
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "racecourse")
+
+
+@pytest.mark.parametrize("command", [[SCRIPT], [sys.executable, "-m", "racecourse"]])
 def test_installed_entry_points_are_the_same_program(command):
     good = subprocess.run(command + ["list", "--json"], capture_output=True, text=True, timeout=60)
     assert good.returncode == 0 and json.loads(good.stdout)
