@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import pathlib
 import textwrap
 
 import pytest
@@ -13,6 +14,7 @@ from racecourse.sharing import Share
 from support import nothing_left_behind, run_cli, start_methods  # noqa: F401 (a fixture)
 
 KNOWN = catalogue.builtin_by_id()
+HERE = pathlib.Path(__file__).parent
 # Every test here, command line included, leaves no process and no shared memory behind.
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 
@@ -252,3 +254,12 @@ def test_bad_fast_usage_is_one_line_exit_2_nothing_started(argv, message, capsys
     assert len(err.strip().splitlines()) == 1, err
     assert message in err and "Traceback" not in err
     assert multiprocessing.active_children() == []
+
+
+def test_a_semaphores_count_and_an_events_flag_are_put_back_between_trials(start_method):
+    """Every trial releases the Semaphore processes x ops times and sets the Event: left as
+    the last trial left them, the next trial would count from there and find the Event set."""
+    scenario = catalogue.resolve_one(str(HERE / "fast_signals.py") + ":SIGNALS")
+    result = fast_trials.run(scenario, trials=200, processes=2, ops=3, start_method=start_method)
+    assert result.failure is None
+    assert result.counts == {2 * 3 * 10 + 1: 200}

@@ -39,6 +39,8 @@ helpers (``workers``).
 from __future__ import annotations
 
 import ctypes
+import multiprocessing.synchronize as synchronize
+import struct
 import time
 import traceback
 from multiprocessing import shared_memory
@@ -113,8 +115,13 @@ def _ctypes_object(value: Any) -> Optional[Any]:
 
 
 def _is_lock(value: Any) -> bool:
-    # Lock, RLock, Semaphore, Condition, Event: state that every worker leaves as it found it.
-    return type(value).__module__ == "multiprocessing.synchronize"
+    # Lock, RLock and Condition: state that every worker that ends leaves as it found it
+    # (it releases what it took). A Semaphore's count and an Event's flag are not: a worker
+    # may release without acquiring or set without clearing; SharedState puts them back.
+    return isinstance(value, (synchronize.Lock, synchronize.RLock, synchronize.Condition))
+
+
+_COUNT = struct.Struct("!i")
 
 
 _PLAIN = (int, float, str, bytes, bool, type(None))
@@ -129,6 +136,7 @@ class SharedState:
     def __init__(self, shared: Shared) -> None:
         self._regions: List[Tuple[int, int]] = []  # (address, size) of ctypes objects
         self._blocks: List[Tuple[Any, int]] = []  # (memoryview, size) of shared_memory blocks
+        self._signals: List[Any] = []  # Semaphores (their count) and Events (their flag)
         for name, value in shared.items():
             obj = _ctypes_object(value)
             if obj is not None:
@@ -136,6 +144,13 @@ class SharedState:
             elif isinstance(value, shared_memory.SharedMemory):
                 buf: Any = value.buf
                 self._blocks.append((buf, len(buf)))
+            elif isinstance(value, (synchronize.Semaphore, synchronize.Event)):
+                if isinstance(value, synchronize.Semaphore):
+                    try:
+                        value.get_value()
+                    except NotImplementedError:  # macOS has no sem_getvalue
+                        raise NotResettable(f"its shared Semaphore {name!r} cannot be read on this platform") from None
+                self._signals.append(value)
             elif _is_lock(value) or isinstance(value, _PLAIN) or (
                 isinstance(value, tuple) and all(isinstance(item, _PLAIN) for item in value)
             ):
@@ -149,6 +164,7 @@ class SharedState:
     def capture(self) -> bytes:
         parts = [ctypes.string_at(address, size) for address, size in self._regions]
         parts.extend(bytes(buf) for buf, _ in self._blocks)
+        parts.extend(_COUNT.pack(_signal_state(value)) for value in self._signals)
         return b"".join(parts)
 
     def restore(self, state: bytes) -> None:
@@ -159,6 +175,28 @@ class SharedState:
         for buf, size in self._blocks:
             buf[:size] = state[offset:offset + size]
             offset += size
+        for value in self._signals:
+            (wanted,) = _COUNT.unpack_from(state, offset)
+            offset += _COUNT.size
+            _set_signal_state(value, wanted)
+
+
+def _signal_state(value: Any) -> int:
+    return int(value.is_set()) if isinstance(value, synchronize.Event) else int(value.get_value())
+
+
+def _set_signal_state(value: Any, wanted: int) -> None:
+    """Put a Semaphore's count or an Event's flag back (no worker runs meanwhile)."""
+    if isinstance(value, synchronize.Event):
+        if wanted:
+            value.set()
+        else:
+            value.clear()
+        return
+    while value.get_value() > wanted and value.acquire(False):
+        pass
+    while value.get_value() < wanted:
+        value.release()
 
 
 def _pause() -> None:
