@@ -1,0 +1,154 @@
+"""Shared state nested inside what build returns, for the controlled-scheduling tests.
+
+Each shape puts a raw counter and a lock somewhere a user would: in a dict, a list, a
+tuple, a dataclass, a namedtuple, an attribute of their own class, and two levels deep
+(a list of accounts inside a dict). Every worker does ``count.value += 1``, racy as in
+raw-value; the LOCKED twins do it under the lock that sits next to the count.
+"""
+
+import functools
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from racecourse import Expect, Scenario
+
+
+@dataclass
+class Box:
+    count: Any
+    lock: Any
+
+
+class Pair(NamedTuple):
+    count: Any
+    lock: Any
+
+
+class Account:
+    """A user's own class wrapping its shared state."""
+
+    def __init__(self, balance, lock):
+        self.balance = balance
+        self.lock = lock
+
+
+def add_one(count, lock, locked):
+    if locked:
+        with lock:
+            count.value += 1
+    else:
+        count.value += 1
+
+
+def parts(share):
+    return share.Value("i", 0, lock=False), share.Lock()
+
+
+# Per shape: how build nests the count and the lock, and where the worker finds them.
+def build_dict(share, locked):
+    count, lock = parts(share)
+    return {"state": {"count": count, "lock": lock}, "locked": locked}
+
+
+def in_dict(state, locked):
+    add_one(state["count"], state["lock"], locked)
+
+
+def count_in_dict(state):
+    return state["count"].value
+
+
+def build_list(share, locked):
+    return {"counters": list(parts(share)), "locked": locked}
+
+
+def in_list(counters, locked):
+    add_one(counters[0], counters[1], locked)
+
+
+def count_in_list(counters):
+    return counters[0].value
+
+
+def build_tuple(share, locked):
+    return {"pair": parts(share), "locked": locked}
+
+
+def in_tuple(pair, locked):
+    add_one(pair[0], pair[1], locked)
+
+
+def count_in_tuple(pair):
+    return pair[0].value
+
+
+def build_dataclass(share, locked):
+    return {"box": Box(*parts(share)), "locked": locked}
+
+
+def in_dataclass(box, locked):
+    add_one(box.count, box.lock, locked)
+
+
+def count_in_dataclass(box):
+    return box.count.value
+
+
+def build_namedtuple(share, locked):
+    return {"pair": Pair(*parts(share)), "locked": locked}
+
+
+def in_namedtuple(pair, locked):
+    add_one(pair.count, pair.lock, locked)
+
+
+def count_in_namedtuple(pair):
+    return pair.count.value
+
+
+def build_object(share, locked):
+    return {"account": Account(*parts(share)), "locked": locked}
+
+
+def in_object(account, locked):
+    add_one(account.balance, account.lock, locked)
+
+
+def count_in_object(account):
+    return account.balance.value
+
+
+def build_two_deep(share, locked):
+    return {"bank": {"accounts": [Account(*parts(share))]}, "locked": locked}
+
+
+def two_deep(bank, locked):
+    account = bank["accounts"][0]
+    add_one(account.balance, account.lock, locked)
+
+
+def count_two_deep(bank):
+    return bank["accounts"][0].balance.value
+
+
+# shape: (build, worker, observe, the label of the count in a step)
+SHAPES = {
+    "dict": (build_dict, in_dict, count_in_dict, "state['count']"),
+    "list": (build_list, in_list, count_in_list, "counters[0]"),
+    "tuple": (build_tuple, in_tuple, count_in_tuple, "pair[0]"),
+    "dataclass": (build_dataclass, in_dataclass, count_in_dataclass, "box.count"),
+    "namedtuple": (build_namedtuple, in_namedtuple, count_in_namedtuple, "pair.count"),
+    "object": (build_object, in_object, count_in_object, "account.balance"),
+    "two-deep": (build_two_deep, two_deep, count_two_deep, "bank['accounts'][0].balance"),
+}
+
+
+def scenario(shape, locked):
+    build, worker, observe, _ = SHAPES[shape]
+    return Scenario(id=f"nested-{shape}{'-locked' if locked else ''}", title=f"count.value += 1 in a {shape}",
+                    expect=Expect.SAFE if locked else Expect.RACY, build=functools.partial(build, locked=locked),
+                    worker=worker, observe=observe)
+
+
+RACY = {shape: scenario(shape, False) for shape in SHAPES}
+LOCKED = {shape: scenario(shape, True) for shape in SHAPES}
