@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import copy
 import multiprocessing.managers
+import multiprocessing.pool
+import multiprocessing.process
 import socket
 import types
 from typing import Any, Callable, Collection, Dict, FrozenSet, List, NamedTuple, Optional
 
-from .instrument import Channel, ControlledLock, Uncontrollable, classify, instrument
+from .instrument import Channel, ControlledLock, Uncontrollable, classify, instrument, lock_identity
 
 NOT_SHARED = ("plain", "copied")  # classify's kinds for what each process has its own copy of
 
@@ -31,6 +33,8 @@ NOT_SHARED = ("plain", "copied")  # classify's kinds for what each process has i
 # the outside world or to a server of their own.
 _NEVER = (
     (socket.socket, "a socket, which talks to the outside world where racecourse does not look"),
+    (multiprocessing.process.BaseProcess, "a Process, which runs code of its own that racecourse does not schedule"),
+    (multiprocessing.pool.Pool, "a Pool, whose workers run code that racecourse does not schedule"),
     (multiprocessing.managers.BaseManager, "a Manager itself, whose server process racecourse does not "
                                            "schedule; share the objects it makes (manager.dict(), manager.Lock())"),
 )
@@ -163,7 +167,33 @@ def find(shared: Dict[str, Any], marked: Collection[int] = ()) -> List[Found]:
         return value
 
     walk(shared, note, marked)
+    _refuse_shared_locks(found)
     return found
+
+
+def _refuse_shared_locks(found: List[Found]) -> None:
+    """Uncontrollable for a lock that bookkeeping shares with the state under test: its
+    acquires would be scheduling points by one path and invisible by the other."""
+    owners: Dict[str, Found] = {}
+    for item in found:
+        lock = _lock_of(item)
+        if lock is None:
+            continue
+        other = owners.setdefault(lock_identity(lock)[0], item)
+        if other.bookkeeping != item.bookkeeping:
+            marked, unmarked = (other, item) if other.bookkeeping else (item, other)
+            raise Uncontrollable(
+                f"{marked.label} is bookkeeping but shares its lock with {unmarked.label}, which is not: "
+                "give the bookkeeping state a lock of its own"
+            )
+
+
+def _lock_of(item: Found) -> Any:
+    if item.kind in ("lock", "semaphore"):
+        return item.value
+    if item.kind.startswith("synchronized"):
+        return item.value.get_lock()
+    return None
 
 
 class QuietChannel(Channel):
