@@ -70,3 +70,62 @@ SECTION = Scenario(id="section", title="a section guarded by a hand-built flag",
                    build=build_section, worker=enter_if_free, check=one_inside)
 SECTION_MARKED = Scenario(id="section-marked", title="the same, stats marked share.bookkeeping", expect=Expect.RACY,
                           build=build_section_marked, worker=enter_if_free, check=one_inside)
+
+
+# The code under test alone, without the statistics: what the marked versions must explore.
+def build_bare_counter(share):
+    return {"counter": share.Value("i", 0, lock=False)}
+
+
+def just_count(counter, ops):
+    for _ in range(ops):
+        counter.value += 1
+
+
+BARE_COUNTER = Scenario(id="bare-counter", title="counter.value += 1", expect=Expect.RACY,
+                        build=build_bare_counter, worker=just_count, observe=count)
+
+
+def build_bare_section(share):
+    return {"busy": share.Value("i", 0, lock=False), "total": share.Value("i", 0, lock=False)}
+
+
+def enter_if_free_unrecorded(busy, total, ops):
+    for _ in range(ops):
+        if busy.value == 0:
+            busy.value = 1
+            total.value += 1
+            busy.value = 0
+
+
+def holds(total):
+    return None
+
+
+BARE_SECTION = Scenario(id="bare-section", title="the section without its statistics", expect=Expect.RACY,
+                        build=build_bare_section, worker=enter_if_free_unrecorded, check=holds)
+
+
+# A bookkeeping lock held across a visible operation of the code under test.
+def build_held_across(share):
+    return {"counter": share.Value("i", 0, lock=False), "stats": share.bookkeeping(share.Array("i", 1))}
+
+
+def hold_across(counter, stats):
+    with stats.get_lock():
+        counter.value += 1
+        stats[0] += 1
+
+
+HELD_ACROSS = Scenario(id="held-across", title="a bookkeeping lock held across counter.value += 1",
+                       expect=Expect.RACY, build=build_held_across, worker=hold_across, observe=count)
+
+
+# A bookkeeping Array that shares its lock with the counter under test: refused.
+def build_shared_lock(share):
+    counter = share.Value("i", 0)
+    return {"counter": counter, "stats": share.bookkeeping(share.Array("i", 1, lock=counter.get_lock()))}
+
+
+SHARED_LOCK = Scenario(id="shared-lock", title="bookkeeping on the counter's own lock", expect=Expect.RACY,
+                       build=build_shared_lock, worker=hold_across, observe=count)

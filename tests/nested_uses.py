@@ -152,3 +152,48 @@ def scenario(shape, locked):
 
 RACY = {shape: scenario(shape, False) for shape in SHAPES}
 LOCKED = {shape: scenario(shape, True) for shape in SHAPES}
+
+
+# One lock reached by two paths: half the processes take it as state["lock"], the others
+# as guard. Still one lock: the count is safe.
+def build_two_paths(share):
+    count, lock = parts(share)
+    return {"state": {"count": count, "lock": lock}, "guard": lock}
+
+
+def by_either_path(state, guard, index):
+    add_one(state["count"], state["lock"] if index % 2 else guard, True)
+
+
+TWO_PATHS = Scenario(id="nested-two-paths", title="one lock, two names", expect=Expect.SAFE,
+                     build=build_two_paths, worker=by_either_path, observe=count_in_dict)
+
+
+# A dict that contains itself: walked once.
+def build_cycle(share):
+    state = {"count": share.Value("i", 0, lock=False)}
+    state["itself"] = state
+    return {"state": state}
+
+
+def through_the_cycle(state):
+    state["itself"]["count"].value += 1
+
+
+CYCLE = Scenario(id="nested-cycle", title="a dict that contains itself", expect=Expect.RACY,
+                 build=build_cycle, worker=through_the_cycle, observe=count_in_dict)
+
+
+# A synchronized Value in a dataclass, under its own lock: observe reads it between steps
+# (a replay's timeline) while a worker holds that lock.
+def build_own_lock(share):
+    return {"box": Box(share.Value("i", 0), None)}
+
+
+def under_own_lock(box):
+    with box.count.get_lock():
+        box.count.value += 1
+
+
+OWN_LOCK = Scenario(id="nested-own-lock", title="box.count under its own lock", expect=Expect.SAFE,
+                    build=build_own_lock, worker=under_own_lock, observe=count_in_dataclass)
