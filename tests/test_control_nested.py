@@ -67,12 +67,14 @@ def test_observe_reads_a_nested_synchronized_value_while_a_worker_holds_its_lock
 # -- refusals -------------------------------------------------------------------------------
 
 
+# Each refusal's first words name what and where. The module globals' sentences go on to
+# say why as classify puts it for that kind (which changes as control learns new kinds).
 REFUSALS = [
     ("refused_uses.py:PROCESS", "crew.helper is a Process, which runs code of its own"),
     ("refused_uses.py:PIPE", "ends[0] is a Connection, which can wait or communicate"),
     ("refused_uses.py:SOCKET", "client.connection is a socket, which talks to the outside world"),
-    ("global_event.py", "module global STARTED is a Event, which can wait or communicate"),
-    ("global_queue.py", "module global CHANNELS['results'] is a Queue, which can wait or communicate"),
+    ("global_event.py", "module global STARTED (in global_event) is a"),
+    ("global_queue.py", "module global CHANNELS['results'] (in global_queue) is a"),
     ("bookkeeping_uses.py:SHARED_LOCK", "stats is bookkeeping but shares its lock with counter, which is not"),
 ]
 

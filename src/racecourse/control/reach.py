@@ -139,6 +139,10 @@ def _attributes(value: Any) -> List[Any]:
     return found
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def _anything(value: Any) -> bool:
     return True
 
@@ -231,11 +235,15 @@ def refuse_module_globals(namespace: Dict[str, Any], module: str) -> None:
     in the module's dicts, lists, tuples and objects of the module's own classes."""
 
     def refuse(value: Any, kind: str, label: str, bookkeeping: bool) -> Any:
-        if kind == "lock" and "." not in label and "[" not in label:
+        top_level = "." not in label and "[" not in label  # a global's own name, not a path into it
+        if kind == "lock" and top_level:
             return value  # LOCK = Lock(): instrument_module_locks wraps it
+        what = type(value).__name__
+        why = ("racecourse wraps a module's locks only when they are globals themselves (LOCK = Lock())"
+               if kind == "lock" else "racecourse does not schedule the shared objects a module makes")
         raise Uncontrollable(
-            f"{label} is a module global {type(value).__name__} of {module}, which racecourse does not "
-            "schedule: make it in build() and pass it to the worker (module-level locks are the one exception)"
+            f"module global {label} (in {module}) is {_article(what)} {what}: {why}; "
+            "make it in build() and pass it to the worker"
         )
 
     def own_class(value: Any) -> bool:
@@ -246,7 +254,7 @@ def refuse_module_globals(namespace: Dict[str, Any], module: str) -> None:
         walk(globals_, refuse, enter=own_class)
     except Uncontrollable as error:
         message = str(error)
-        if "module global" not in message:  # classify's own sentence: say where it was found
-            message = f"module global {message} (in {module})"
+        if not message.startswith("module global"):  # classify's sentence, "LABEL is a ...": say where
+            label, _, rest = message.partition(" is ")
+            message = f"module global {label} (in {module}) is {rest}"
         raise Uncontrollable(message) from None
-
