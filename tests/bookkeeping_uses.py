@@ -129,3 +129,24 @@ def build_shared_lock(share):
 
 SHARED_LOCK = Scenario(id="shared-lock", title="bookkeeping on the counter's own lock", expect=Expect.RACY,
                        build=build_shared_lock, worker=hold_across, observe=count)
+
+
+# Everything inside a marked container is bookkeeping too.
+def build_marked_dict(share, processes):
+    return {"counter": share.Value("i", 0, lock=False),
+            "stats": share.bookkeeping({"made": share.Array("i", processes), "lock": share.Lock()})}
+
+
+def count_and_record_in_dict(counter, stats, index):
+    counter.value += 1
+    with stats["lock"]:
+        stats["made"][index] += 1
+
+
+def recorded_in_dict(stats):
+    return None if list(stats["made"]) == [1] * len(stats["made"]) else f"stats recorded {list(stats['made'])}"
+
+
+MARKED_DICT = Scenario(id="marked-dict", title="statistics in a marked dict", expect=Expect.RACY,
+                       build=build_marked_dict, worker=count_and_record_in_dict, observe=count,
+                       check=recorded_in_dict)

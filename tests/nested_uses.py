@@ -197,3 +197,25 @@ def under_own_lock(box):
 
 OWN_LOCK = Scenario(id="nested-own-lock", title="box.count under its own lock", expect=Expect.SAFE,
                     build=build_own_lock, worker=under_own_lock, observe=count_in_dataclass)
+
+
+# A Manager dict inside a user's object: its get and set are points, as at the top level.
+class Registry:
+    def __init__(self, counts):
+        self.counts = counts
+
+
+def build_manager(share):
+    return {"registry": Registry(share.manager().dict(hits=0))}
+
+
+def hit(registry):
+    registry.counts["hits"] += 1
+
+
+def hits(registry):
+    return registry.counts["hits"]
+
+
+MANAGER = Scenario(id="nested-manager", title="a Manager dict in a user's object", expect=Expect.RACY,
+                   build=build_manager, worker=hit, observe=hits)

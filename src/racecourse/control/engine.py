@@ -46,7 +46,6 @@ from .instrument import (
     UPDATE,
     WRITE,
     Aborted,
-    Channel,
     ControlledLock,
     Message,
     Op,
@@ -58,7 +57,7 @@ from .instrument import (
     read_command,
     read_message,
 )
-from .reach import Found, find, instrument_found, refuse_module_globals, walk
+from .reach import Found, channel_for, find, instrument_found, refuse_module_globals, walk
 from .schedule import format_schedule
 from .sync import RESOURCES, LostUpdates, Resource, SemaphoreResource, SyncState
 
@@ -85,7 +84,7 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
     ``bookkeeping``: the labels of the shared objects whose operations are no scheduling points."""
     leave_signals_to_parent()
     commands, messages = pipes  # referenced until the end: these Connections own the descriptors
-    channel = Channel(commands.fileno(), messages.fileno())
+    channel = channel_for(commands.fileno(), messages.fileno(), bookkeeping)
     try:
         worker = worker_in_child(target)
         locks: Dict[str, ControlledLock] = {}

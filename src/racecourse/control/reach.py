@@ -23,7 +23,7 @@ import multiprocessing.pool
 import multiprocessing.process
 import socket
 import types
-from typing import Any, Callable, Collection, Dict, FrozenSet, List, NamedTuple, Optional
+from typing import Any, Callable, Collection, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
 
 from .instrument import Channel, ControlledLock, Uncontrollable, classify, instrument, lock_identity
 
@@ -200,31 +200,48 @@ def _lock_of(item: Found) -> Any:
     return None
 
 
-class QuietChannel(Channel):
-    """The channel of bookkeeping objects: their wrappers work as usual (a lock still
-    cannot be taken while another process holds it: that raises instead of hanging), but
-    no operation on them is a scheduling point."""
+class GuardedChannel(Channel):
+    """The channel of a worker whose state includes bookkeeping. Bookkeeping objects are
+    the real ones, so their locks really wait; a process that holds one at a visible
+    operation of the code under test would make another wait for it outside any point,
+    where the controller cannot see (and would wait 10 s for it). That is refused at the
+    holder's point, every time, in every schedule."""
 
-    __slots__ = ()
+    __slots__ = ("bookkeeping_locks",)
 
-    def __init__(self) -> None:
-        super().__init__(-1, -1)
+    def __init__(self, commands: int, messages: int) -> None:
+        super().__init__(commands, messages)
+        self.bookkeeping_locks: List[Tuple[str, Any]] = []  # (label, real lock)
 
     def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> None:
-        return None
+        if not self.aborting:
+            for name, lock in self.bookkeeping_locks:
+                if lock._semlock._is_mine():
+                    raise Uncontrollable(
+                        f"{name} is bookkeeping, and this process holds it at '{kind} {label}': release a "
+                        "bookkeeping lock before the code under test goes on"
+                    )
+        Channel.point(self, kind, key, label, needs, reentrant)
+
+
+def channel_for(commands: int, messages: int, bookkeeping: FrozenSet[str]) -> Channel:
+    """A worker's channel: guarded when some of its shared state is bookkeeping."""
+    return GuardedChannel(commands, messages) if bookkeeping else Channel(commands, messages)
 
 
 def instrument_found(shared: Dict[str, Any], bookkeeping: FrozenSet[str], channel: Channel,
                      locks: Dict[str, ControlledLock]) -> Dict[str, Any]:
     """A worker's copy of the shared state with every shared object replaced, in place, by
-    its controlled stand-in; those whose labels are in ``bookkeeping`` by quiet ones."""
-    quiet = QuietChannel()
-    quiet_locks: Dict[str, ControlledLock] = {}
+    its controlled stand-in; those whose labels are in ``bookkeeping`` stay the real
+    objects (no scheduling point), their locks watched by the (guarded) channel."""
 
     def stand_in(value: Any, kind: str, label: str, marked: bool) -> Any:
-        if label in bookkeeping:
-            return instrument(value, label, quiet, quiet_locks)
-        return instrument(value, label, channel, locks)
+        if label not in bookkeeping:
+            return instrument(value, label, channel, locks)
+        lock = _lock_of(Found(label, value, kind, True))
+        if isinstance(channel, GuardedChannel) and lock is not None and hasattr(lock, "_semlock"):
+            channel.bookkeeping_locks.append((f"{label}.lock" if lock is not value else label, lock))
+        return value
 
     return walk(shared, stand_in, in_place=True)
 
