@@ -23,7 +23,7 @@ import multiprocessing.pool
 import multiprocessing.process
 import socket
 import types
-from typing import Any, Callable, Collection, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Tuple
 
 from .instrument import Channel, ControlledLock, Uncontrollable, classify, instrument, lock_identity
 
@@ -38,6 +38,8 @@ _NEVER = (
     (multiprocessing.managers.BaseManager, "a Manager itself, whose server process racecourse does not "
                                            "schedule; share the objects it makes (manager.dict(), manager.Lock())"),
 )
+
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 
 # Objects whose attributes are code, not data: never looked inside.
 _OPAQUE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
@@ -76,6 +78,8 @@ class _Walk:
         self.alive: List[Any] = []  # what was visited, kept alive so that no id is reused during the walk
 
     def value(self, value: Any, label: str, bookkeeping: bool) -> Any:
+        if type(value) in _ATOMS:
+            return value  # the bulk of a big list of numbers: nothing to look at, cheaply
         key = id(value)
         if key in self.done:
             return self.done[key]
@@ -95,30 +99,38 @@ class _Walk:
     def _inside(self, value: Any, label: str, bookkeeping: bool) -> Any:
         if isinstance(value, tuple):
             fields = getattr(value, "_fields", None)  # a namedtuple: its items read as attributes
-            items = [self.value(item, f"{label}.{fields[i]}" if fields else f"{label}[{i}]", bookkeeping)
-                     for i, item in enumerate(value)]
+            if fields:
+                named = dict(zip(fields, value))
+                self._replace(named, list(named.items()), label, ".{}", bookkeeping, _set_item, in_place=True)
+                items = list(named.values())
+            else:
+                items = list(value)
+                self._replace(items, enumerate(value), label, "[{}]", bookkeeping, _set_item, in_place=True)
             if all(new is old for new, old in zip(items, value)):
                 return value
             return type(value)._make(items) if fields else type(value)(items)  # type: ignore[attr-defined]
         if isinstance(value, dict):
-            return self._replace(value, [(key, item, f"{label}[{key!r}]") for key, item in value.items()],
-                                 bookkeeping, _set_item)
+            return self._replace(value, list(value.items()), label, "[{!r}]", bookkeeping, _set_item)
         if isinstance(value, list):
-            return self._replace(value, [(i, item, f"{label}[{i}]") for i, item in enumerate(value)],
-                                 bookkeeping, _set_item)
+            return self._replace(value, enumerate(value), label, "[{}]", bookkeeping, _set_item)
         if isinstance(value, _OPAQUE) or not self.enter(value):
             return value
-        return self._replace(value, [(name, item, f"{label}.{name}") for name, item in _attributes(value)],
-                             bookkeeping, object.__setattr__)
+        return self._replace(value, _attributes(value), label, ".{}", bookkeeping, object.__setattr__)
 
-    def _replace(self, container: Any, entries: List[Any], bookkeeping: bool, put: Callable[[Any, Any, Any], None]) -> Any:
-        """Walk a mutable container's entries; put each one's stand-in in its place, in
-        ``container`` itself (in place) or in a shallow copy made at the first change."""
+    def _replace(self, container: Any, entries: Iterable[Tuple[Any, Any]], label: str, path: str,
+                 bookkeeping: bool, put: Callable[[Any, Any, Any], None], in_place: Optional[bool] = None) -> Any:
+        """Walk a container's entries, (where, item); put each one's stand-in in its place,
+        in ``container`` itself (in place) or in a shallow copy made at the first change.
+        ``path`` makes an entry's label from ``where``: made only for what is not an atom
+        (the bulk of a big list)."""
+        in_place = self.in_place if in_place is None else in_place
         result = container
-        for where, item, label in entries:
-            new = self.value(item, label, bookkeeping)
+        for where, item in entries:
+            if type(item) in _ATOMS:
+                continue
+            new = self.value(item, label + path.format(where), bookkeeping)
             if new is not item:
-                if result is container and not self.in_place:
+                if result is container and not in_place:
                     result = self.done[id(container)] = copy.copy(container)
                 put(result, where, new)
         return result
