@@ -219,3 +219,33 @@ def hits(registry):
 
 MANAGER = Scenario(id="nested-manager", title="a Manager dict in a user's object", expect=Expect.RACY,
                    build=build_manager, worker=hit, observe=hits)
+
+
+# A user's class whose methods read and add under the Value's own lock, observe included.
+class Tally:
+    def __init__(self, count):
+        self.count = count
+
+    def add(self):
+        with self.count.get_lock():
+            self.count.value += 1
+
+    def total(self):
+        with self.count.get_lock():
+            return self.count.value
+
+
+def build_tally(share):
+    return {"tally": Tally(share.Value("i", 0))}
+
+
+def add_to_tally(tally):
+    tally.add()
+
+
+def tally_total(tally):
+    return tally.total()
+
+
+TALLY = Scenario(id="nested-tally", title="a class that locks in its methods", expect=Expect.SAFE,
+                 build=build_tally, worker=add_to_tally, observe=tally_total)

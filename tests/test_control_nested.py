@@ -74,6 +74,17 @@ def test_observe_reads_a_nested_synchronized_value_while_a_worker_holds_its_lock
     assert execution.steps[0].label == "box.count.lock"
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_observe_may_call_a_users_method_that_takes_the_nested_values_lock(method):
+    # tally.total() takes count's lock: in the parent, between steps, that lock is one that
+    # waits for nothing, also while a worker holds the real one (the replay's timeline).
+    with Controller(nested_uses.TALLY, 2, 1, method) as controller:
+        execution = replay(controller, [0, 0, 0, 0, 1, 1, 1, 1], "00001111")
+    assert [step.state for step in execution.steps][:4] == ["count=0", "count=0", "count=1", "count=1"]
+    result = explore(nested_uses.TALLY, processes=2, start_method=method)
+    assert (result.complete, result.schedules, result.outcomes) == (True, 2, {"count=2": 2})
+
+
 # -- refusals -------------------------------------------------------------------------------
 
 

@@ -238,6 +238,28 @@ class _Peek:
     def __iter__(self) -> Any:
         return iter(self._raw)
 
+    def get_lock(self) -> "_NoLock":
+        return _NO_LOCK  # observe code that locks (a user's class reading under its lock) runs as is
+
+
+class _NoLock:
+    """The lock of a :class:`_Peek`: nothing to wait for while no worker runs."""
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+_NO_LOCK = _NoLock()
+
 
 # -- one schedule ------------------------------------------------------------------------------
 
