@@ -188,7 +188,8 @@ def test_check_explore_demands_a_complete_exploration_unless_told(explored_tests
     sections = failure_sections(result.stdout.str())
     refused = sections[f"test_uncontrollable_code[{method}]"]
     assert refused.strip() == ("racecourse: Uncontrollable: racy shares nothing that racecourse can see (build() "
-                               "returned hits and no Value, Array, shared memory, Manager proxy or lock): there "
+                               "returned hits and no Value, Array, shared memory, Manager proxy or lock, there or "
+                               "inside them): there "
                                "is no interleaving to control"), refused
 
 

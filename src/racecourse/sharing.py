@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 from multiprocessing import shared_memory
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 from .child_signals import leave_signals_to_parent, starting_children
 
@@ -35,6 +35,9 @@ def own_remote_server(context: Any, start_method: str) -> "RemoteServer":
     from .remote import RemoteServer
 
     return RemoteServer(context, start_method)
+
+
+T = TypeVar("T")
 
 
 def available_start_methods() -> List[str]:
@@ -123,6 +126,7 @@ class Share:
         # Each Pool, with every worker process it started (replacements included).
         self._pools: List[Tuple[multiprocessing.pool.Pool, List[Any]]] = []
         self._cleanups: List[Callable[[], None]] = []
+        self._bookkeeping: List[Any] = []  # kept alive: control recognises them by identity
 
     # -- synchronised and raw shared memory ------------------------------------------
 
@@ -155,6 +159,20 @@ class Share:
         assert view is not None  # None only after close()
         view[:size] = bytes(size)
         return block
+
+    def bookkeeping(self, shared: T) -> T:
+        """Mark ``shared`` (and everything inside it) as the scenario's own bookkeeping:
+        statistics the test records about the code under test, not that code's state.
+        Returns ``shared`` itself, unchanged. The stress runner ignores the mark; under
+        control its reads, writes, acquires and releases are not scheduling points, and it
+        is still reset between schedules and read by observe/check. A bookkeeping lock must
+        not be held across a visible operation of the code under test."""
+        self._bookkeeping.append(shared)
+        return shared
+
+    def marked_bookkeeping(self) -> FrozenSet[int]:
+        """The identities of what :meth:`bookkeeping` marked."""
+        return frozenset(id(shared) for shared in self._bookkeeping)
 
     # -- servers and pools -------------------------------------------------------------
 

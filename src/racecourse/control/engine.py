@@ -22,7 +22,7 @@ import multiprocessing.synchronize as synchronize
 import os
 import select
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent
@@ -46,20 +46,18 @@ from .instrument import (
     UPDATE,
     WRITE,
     Aborted,
-    Channel,
     ControlledLock,
     Message,
     Op,
     Uncontrollable,
     activate,
-    classify,
-    instrument,
     instrument_module_locks,
     lock_identity,
     module_locks,
     read_command,
     read_message,
 )
+from .reach import Found, channel_for, find, instrument_found, refuse_module_globals, walk
 from .schedule import format_schedule
 from .sync import RESOURCES, LostUpdates, Resource, SemaphoreResource, SyncState
 
@@ -79,17 +77,18 @@ class Abandon(Exception):
 
 
 def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: int, pipes: Tuple[Any, Any],
-                parent_locks: Dict[str, str], lines: bool = False) -> None:
+                parent_locks: Dict[str, str], lines: bool = False, bookkeeping: FrozenSet[str] = frozenset()) -> None:
     """One controlled worker: wraps its shared objects once, then runs the worker each time
     the parent says so, until told to quit (module-level so that spawn can import it).
-    ``lines``: each operation also tells the line of the worker's file it comes from."""
+    ``lines``: each operation also tells the line of the worker's file it comes from;
+    ``bookkeeping``: the labels of the shared objects whose operations are no scheduling points."""
     leave_signals_to_parent(die_with_parent=True)
     commands, messages = pipes  # referenced until the end: these Connections own the descriptors
-    channel = Channel(commands.fileno(), messages.fileno())
+    channel = channel_for(commands.fileno(), messages.fileno(), bookkeeping)
     try:
         worker = worker_in_child(target)
         locks: Dict[str, ControlledLock] = {}
-        arguments = {name: instrument(value, name, channel, locks) for name, value in shared.items()}
+        arguments = instrument_found(shared, bookkeeping, channel, locks)
         instrument_module_locks(worker.__globals__, parent_locks, channel, locks)
         arguments.update(ops=ops, index=index, processes=processes)
         run_worker = bound_call(worker, arguments)  # the signature is read once, not per schedule
@@ -122,10 +121,9 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
 class _Snapshot:
     """The shared state as ``build`` made it, and how to put it back."""
 
-    def __init__(self, shared: Shared, kinds: Dict[str, str]) -> None:
+    def __init__(self, found: List[Found]) -> None:
         self.restorers: List[Callable[[], None]] = []
-        for name, kind in kinds.items():
-            value = shared[name]
+        for _label, value, kind, _ in found:
             if kind in ("synchronized-value", "synchronized-array", "raw-value", "raw-array"):
                 raw = value.get_obj() if kind.startswith("synchronized") else value
                 self.restorers.append(_restore_memory(ctypes.addressof(raw), ctypes.string_at(
@@ -163,12 +161,11 @@ def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
     return restore
 
 
-def _semaphores(shared: Shared, kinds: Dict[str, str]) -> Dict[str, Callable[[], Resource]]:
+def _semaphores(found: List[Found]) -> Dict[str, Callable[[], Resource]]:
     """The parent's model of each semaphore, as build made it (its count now is its initial one)."""
     made: Dict[str, Callable[[], Resource]] = {}
-    for name, kind in kinds.items():
-        if kind == "semaphore":
-            semaphore = shared[name]
+    for name, semaphore, kind, bookkeeping in found:
+        if kind == "semaphore" and not bookkeeping:
             count = semaphore.get_value()
             bound = count if isinstance(semaphore, synchronize.BoundedSemaphore) else None
             made[lock_identity(semaphore)[0]] = functools.partial(
@@ -213,6 +210,11 @@ def _restore_namespace(proxy: Any, saved: Dict[str, Any]) -> Callable[[], None]:
     return restore
 
 
+def _peek_view(value: Any, kind: str, label: str, bookkeeping: bool) -> Any:
+    """What observe and check get for a shared object: a synchronized one without its lock."""
+    return _Peek(value.get_obj()) if kind.startswith("synchronized") else value
+
+
 class _Peek:
     """A synchronized Value or Array seen without its lock, so that the parent can read the
     state between two steps while a worker holds that lock (memory is quiet: no worker runs)."""
@@ -235,6 +237,28 @@ class _Peek:
 
     def __iter__(self) -> Any:
         return iter(self._raw)
+
+    def get_lock(self) -> "_NoLock":
+        return _NO_LOCK  # observe code that locks (a user's class reading under its lock) runs as is
+
+
+class _NoLock:
+    """The lock of a :class:`_Peek`: nothing to wait for while no worker runs."""
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+_NO_LOCK = _NoLock()
 
 
 # -- one schedule ------------------------------------------------------------------------------
@@ -386,20 +410,20 @@ class Controller:
         self._bound: Dict[str, Callable[[], Any]] = {}
         try:
             self.shared = call_with(scenario.build, {"share": self.share, "processes": processes, "ops": ops})
-            kinds = {name: classify(value, name) for name, value in self.shared.items()}
+            # Every shared object, however deep build put it; refused before any worker starts.
+            found = find(self.shared, self.share.marked_bookkeeping())
             parent_locks = module_locks(scenario.worker.__globals__)
-            if all(kind in ("plain", "copied") for kind in kinds.values()) and not parent_locks:
+            if all(item.bookkeeping for item in found) and not parent_locks:
+                marked = " (only bookkeeping, marked share.bookkeeping(...))" if found else ""
                 raise Uncontrollable(
-                    f"{scenario.id} shares nothing that racecourse can see (build() returned "
-                    f"{', '.join(sorted(kinds)) or 'no objects'} and no Value, Array, shared memory, "
-                    "Manager proxy or lock): there is no interleaving to control"
+                    f"{scenario.id} shares nothing that racecourse can see{marked} (build() returned "
+                    f"{', '.join(sorted(self.shared)) or 'no objects'} and no Value, Array, shared memory, "
+                    "Manager proxy or lock, there or inside them): there is no interleaving to control"
                 )
-            self.snapshot = _Snapshot(self.shared, kinds)
-            self.known_resources = _semaphores(self.shared, kinds)
-            self.peek = {
-                name: _Peek(value.get_obj()) if kind.startswith("synchronized") else value
-                for (name, value), kind in zip(self.shared.items(), kinds.values())
-            }
+            self.snapshot = _Snapshot(found)
+            self.known_resources = _semaphores(found)
+            self.peek = walk(self.shared, _peek_view)  # copies of the containers: the workers get the originals
+            self._bookkeeping = frozenset(item.label for item in found if item.bookkeeping)
             self._start(parent_locks)
         except BaseException:
             self.close()
@@ -413,7 +437,7 @@ class Controller:
         self.workers, self.conns, self.commands = group.processes, group.conns, group.commands
         target, shared, processes, ops, lines = self.scenario.child_target, self.shared, self.processes, self.ops, self.lines
         group.start(processes, _child_main, lambda index, theirs, their_commands: (
-            target, shared, index, processes, ops, (their_commands, theirs), parent_locks, lines))
+            target, shared, index, processes, ops, (their_commands, theirs), parent_locks, lines, self._bookkeeping))
         for mine, my_commands in zip(self.conns, self.commands):
             self._command_fds.append(my_commands.fileno())
             if self._pollers is not None:
@@ -635,3 +659,6 @@ def refuse_uncontrollable(scenario: Scenario) -> None:
             "or, to explore it, declare the code each process runs as worker= "
             "(worker(<shared names>, ops, index, processes)) with build= for its shared state"
         )
+    assert scenario.worker is not None
+    namespace = getattr(scenario.worker, "__globals__", {})
+    refuse_module_globals(namespace, namespace.get("__name__", "the worker's module"))
