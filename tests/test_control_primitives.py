@@ -1,4 +1,4 @@
-"""Blocking primitives under control (so far: Semaphore and BoundedSemaphore): a racy use
+"""Blocking primitives under control (Semaphore, BoundedSemaphore, Event): a racy use
 found at the smallest size and replayed, a correct use proven complete, a deadlock told
 with holder and waiter, an over-release's ValueError; the same objects run uncontrolled
 under the stress runner. Deterministic: the parent decides every interleaving."""
@@ -13,14 +13,34 @@ import racecourse
 from racecourse import catalogue
 from racecourse.control import Controller, explore, parse_schedule, replay
 from racecourse.control.instrument import ACQUIRE
-from support import start_methods
+from support import nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
 
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 METHODS = start_methods()
 USES = str(pathlib.Path(__file__).with_name("semaphore_uses.py"))
+EVENTS = str(pathlib.Path(__file__).with_name("event_uses.py"))
 
 
-def use(name):
-    return catalogue.resolve_one(f"{USES}:{name}")
+def use(name, uses=USES):
+    return catalogue.resolve_one(f"{uses}:{name}")
+
+
+def found_and_replayed(scenario, method, processes=2):
+    """Explore exhaustively; the first failure, after checking that replaying its schedule
+    gives the same outcome again."""
+    result = explore(scenario, processes=processes, start_method=method)
+    assert result.complete and result.first_failure is not None, result.outcomes
+    failure = result.first_failure
+    sized = parse_schedule(failure.sized)
+    with Controller(scenario, sized.processes, sized.ops, method) as controller:
+        assert replay(controller, sized.steps, failure.sized).outcome == failure.outcome
+    return result
+
+
+def proven(scenario, method, processes=2):
+    result = explore(scenario, processes=processes, start_method=method)
+    assert result.complete and result.failing == 0 and result.ok, result.outcomes
+    return result
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -76,4 +96,54 @@ def test_releasing_a_bounded_semaphore_too_often_raises_value_error_in_the_worke
 
 def test_the_same_semaphore_runs_uncontrolled_under_the_stress_runner():
     result = racecourse.stress(use("SEMAPHORE"), processes=3, ops=50, trials=2, start_method=METHODS[0])
+    assert result.ok, result.report()
+
+
+# -- Event ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["EARLY", "MANAGER_EARLY"])
+@pytest.mark.parametrize("method", METHODS)
+def test_an_event_set_before_the_data_is_written_is_found_at_2x1_and_replayed(method, name):
+    result = found_and_replayed(use(name, EVENTS), method)
+    assert result.first_failure.outcome == "the reader saw 0"
+    assert set(result.outcomes) == {"the reader saw 0", "invariant holds"}
+
+
+@pytest.mark.parametrize("name", ["WRITTEN", "MANAGER_WRITTEN"])
+@pytest.mark.parametrize("method", METHODS)
+def test_an_event_set_after_the_write_is_proven_and_its_wait_blocks_until_set(method, name):
+    scenario = use(name, EVENTS)
+    result = proven(scenario, method)
+    assert result.schedules == 1  # the reader can only go once the writer is done
+    waiting = []
+
+    def choose(run):  # the reader first, while the event is not set: it cannot go
+        op = run.pending.get(1)
+        if op is not None and op.kind == "wait" and 1 not in run.enabled:
+            waiting.append(run.sync.waiting_text(1, op))
+        return run.enabled[0]
+
+    with Controller(scenario, 2, 1, method) as controller:
+        assert controller.run(choose).correct
+    assert waiting == ["not set: never set"] * 2  # before the writer's write and before its set
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_two_processes_waiting_for_each_others_event_is_a_deadlock_naming_both(method):
+    result = explore(use("CROSSED", EVENTS), processes=2, start_method=method)
+    assert result.complete and result.schedules == result.deadlocks == 1
+    assert [failure.deadlock for failure in result.failures] == [
+        "process 0 waits for ping (never set); process 1 waits for pong (never set)"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_timed_event_wait_is_a_try_that_sees_either_flag(method):
+    result = found_and_replayed(use("TIMED", EVENTS), method)
+    assert set(result.outcomes) == {"the event was not set yet", "invariant holds"}
+
+
+@pytest.mark.parametrize("name", ["WRITTEN", "MANAGER_WRITTEN"])
+def test_the_same_events_run_uncontrolled_under_the_stress_runner(name):
+    result = racecourse.stress(use(name, EVENTS), processes=2, ops=1, trials=3, start_method=METHODS[0])
     assert result.ok, result.report()

@@ -135,6 +135,9 @@ class Share:
         """A Semaphore whose release past its initial value raises ValueError."""
         return self.context.BoundedSemaphore(value)
 
+    def Event(self) -> Any:  # noqa: N802
+        return self.context.Event()
+
     def shared_memory(self, size: int) -> shared_memory.SharedMemory:
         """A zero-filled ``SharedMemory`` block, unlinked when the run ends."""
         block = shared_memory.SharedMemory(create=True, size=size)

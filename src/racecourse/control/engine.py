@@ -34,6 +34,7 @@ from ..workers import WorkerGroup
 from .instrument import (
     ABORT,
     ACQUIRE,
+    CLEAR,
     DONE,
     GO,
     OP,
@@ -42,8 +43,10 @@ from .instrument import (
     READ,
     RELEASE,
     RUN,
+    SET,
     TRY_ACQUIRE,
     UPDATE,
+    WAIT,
     WRITE,
     Aborted,
     Channel,
@@ -53,6 +56,7 @@ from .instrument import (
     Uncontrollable,
     activate,
     classify,
+    event_identity,
     instrument,
     instrument_module_locks,
     lock_identity,
@@ -61,7 +65,7 @@ from .instrument import (
     read_message,
 )
 from .schedule import format_schedule
-from .sync import RESOURCES, LostUpdates, Resource, SemaphoreResource, SyncState
+from .sync import RESOURCES, EventResource, LostUpdates, Resource, SemaphoreResource, SyncState
 
 _new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
 
@@ -142,6 +146,8 @@ class _Snapshot:
                 self.restorers.append(_restore_namespace(value, value._callmethod("__getattribute__", ("__dict__",))))
             elif kind == "semaphore":
                 self.restorers.append(_restore_count(value, value.get_value()))
+            elif kind == "event":
+                self.restorers.append(value.set if value.is_set() else value.clear)
 
     def restore(self) -> None:
         for restore in self.restorers:
@@ -164,10 +170,14 @@ def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
 
 
 def _semaphores(shared: Shared, kinds: Dict[str, str]) -> Dict[str, Callable[[], Resource]]:
-    """The parent's model of each semaphore, as build made it (its count now is its initial one)."""
+    """The parent's model of each semaphore and event, as build made it (its count or flag
+    now is its initial one)."""
     made: Dict[str, Callable[[], Resource]] = {}
     for name, kind in kinds.items():
-        if kind == "semaphore":
+        if kind == "event":
+            key = event_identity(shared[name])
+            made[key] = functools.partial(EventResource, key, name, bool(shared[name].is_set()))
+        elif kind == "semaphore":
             semaphore = shared[name]
             count = semaphore.get_value()
             bound = count if isinstance(semaphore, synchronize.BoundedSemaphore) else None
@@ -267,7 +277,7 @@ class Step:
             return label if value is None else f"{label} -> {value!r}"
         if kind in (ACQUIRE, RELEASE):
             return f"{kind} {label}"
-        return f"checkpoint {label}"
+        return _PRIMITIVE_STEPS.get(kind, "checkpoint {label}").format(label=label, value=value)
 
     def to_json(self, number: int) -> Dict[str, Any]:
         value = self.value if isinstance(self.value, (int, float, str, bool, type(None))) else repr(self.value)
@@ -283,7 +293,12 @@ def describe_op(op: Op) -> str:
         return f"try to acquire {label}"
     if kind == UPDATE:
         return label
-    return f"checkpoint {label}"
+    return _PRIMITIVE_OPS.get(kind, "checkpoint {label}").format(label=label)
+
+
+# How a step and a pending operation of a primitive read, by kind.
+_PRIMITIVE_STEPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}: set"}
+_PRIMITIVE_OPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}"}
 
 
 class RunState:

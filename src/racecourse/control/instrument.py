@@ -38,6 +38,9 @@ ACQUIRE = "acquire"
 TRY_ACQUIRE = "try-acquire"  # acquire(False) or with a timeout: never waits in the model
 RELEASE = "release"
 CHECKPOINT = "checkpoint"
+SET = "set"  # an Event's set()
+CLEAR = "clear"  # an Event's clear()
+WAIT = "wait"  # an Event's wait() without a timeout: goes on once the event is set
 
 GO = b"g"
 ABORT = b"a"
@@ -49,7 +52,7 @@ QUIT = b"q"
 class Op(NamedTuple):
     """A visible operation a worker is about to perform, as the parent sees it."""
 
-    kind: str  # READ, WRITE, UPDATE, ACQUIRE, TRY_ACQUIRE, RELEASE or CHECKPOINT
+    kind: str  # READ, WRITE, UPDATE, ACQUIRE, TRY_ACQUIRE, RELEASE, CHECKPOINT, or a primitive's own kind
     key: str  # what it touches: the memory, or the lock it takes or gives back
     label: str  # how a person reads it: "counter.value", "lock"
     needs: Optional[str]  # the key of a lock that must be free (or the process's own) to go on
@@ -231,7 +234,7 @@ def module_locks(namespace: Dict[str, Any]) -> Dict[str, str]:
 
 _PLAIN = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range)
 _UNSUPPORTED = (
-    "Queue", "JoinableQueue", "SimpleQueue", "Event", "Condition", "Barrier", "Pool", "Process", "Connection",
+    "Queue", "JoinableQueue", "SimpleQueue", "Condition", "Barrier", "Pool", "Process", "Connection",
 )
 
 
@@ -243,6 +246,16 @@ _SYNC_MANAGER_KINDS = {
     (managers.NamespaceProxy, "Namespace"): "manager-namespace",
     (managers.ArrayProxy, "Array"): "manager-array",
 }
+
+
+def event_identity(event: Any) -> str:
+    """A key naming the same Event in every process: its Manager token, or its flag's semaphore."""
+    return lock_identity(event if isinstance(event, managers.BaseProxy) else event._flag)[0]
+
+
+# What control schedules, for the messages that refuse the rest.
+_CONTROLLED = ("Values, Arrays, shared memory, Manager dict/list/Value/Namespace/Array proxies, locks, "
+               "semaphores and events")
 
 
 def classify(value: Any, name: str) -> str:
@@ -262,8 +275,12 @@ def classify(value: Any, name: str) -> str:
         return "lock"
     if isinstance(value, synchronize.Semaphore):  # BoundedSemaphore too
         return "semaphore"
+    if isinstance(value, synchronize.Event):
+        return "event"
     if isinstance(value, managers.BaseProxy):
         typeid = value._token.typeid
+        if isinstance(value, managers.EventProxy) and typeid == "Event":
+            return "event"
         kind = _SYNC_MANAGER_KINDS.get((type(value), typeid))
         if kind is None:
             # A custom Manager (remote-manager's counter): its workers usually connect and
@@ -271,14 +288,13 @@ def classify(value: Any, name: str) -> str:
             # explore schedules in which the shared state never moves.
             raise Uncontrollable(
                 f"{name} is a Manager {typeid!r} proxy, which racecourse cannot schedule; control takes "
-                "SyncManager dict/list/Value/Namespace/Array proxies and locks (a Semaphore: share.Semaphore(n))"
+                "SyncManager dict/list/Value/Namespace/Array proxies, locks and events (a Semaphore: share.Semaphore(n))"
             )
         return kind
     if type(value).__name__ in _UNSUPPORTED:
         raise Uncontrollable(
             f"{name} is a {type(value).__name__}, which can wait or communicate where racecourse "
-            "does not look; control schedules Values, Arrays, shared memory, Manager "
-            "dict/list/Value/Namespace/Array proxies, locks and semaphores"
+            f"does not look; control schedules {_CONTROLLED}"
         )
     if isinstance(value, _PLAIN):
         return "plain"
@@ -332,6 +348,48 @@ class ControlledLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+class ControlledEvent:
+    """An Event (or a Manager's Event): ``set`` and ``clear`` are points, ``is_set`` a read,
+    and ``wait()`` a point the parent lets go only once the event is set, so the real
+    event is never waited on. ``wait(timeout)`` is modelled as a try: it returns the flag
+    as it is, without letting time pass."""
+
+    def __init__(self, real: Any, key: str, label: str, channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._channel = channel
+
+    def is_set(self) -> bool:
+        return self._read(f"{self._label}.is_set()")
+
+    def set(self) -> None:
+        self._channel.point(SET, self._key, self._label)
+        self._real.set()
+
+    def clear(self) -> None:
+        self._channel.point(CLEAR, self._key, self._label)
+        self._real.clear()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        if timeout is not None:
+            return self._read(f"{self._label}.wait({timeout!r})")
+        self._channel.point(WAIT, self._key, self._label)
+        if not self._real.is_set():
+            raise RuntimeError(f"racecourse: {self._label} was cleared by something the controller does not see")
+        self._channel.prev = True
+        return True
+
+    def _read(self, label: str) -> bool:
+        self._channel.point(READ, self._key, label)
+        result = bool(self._real.is_set())
+        self._channel.prev = result
+        return result
 
     def __repr__(self) -> str:
         return f"<controlled {self._label}>"
@@ -629,6 +687,8 @@ def instrument(value: Any, name: str, channel: Channel, locks: Dict[str, Control
         return ControlledSharedMemory(value, name, channel)
     if kind == "lock" or kind == "semaphore":  # the same two points; the parent models the count
         return _lock(value, name, channel, locks)
+    if kind == "event":
+        return ControlledEvent(value, event_identity(value), name, channel)
     if kind == "manager-value":
         return ControlledValue(value, name, channel, read=value.get, write=value.set)
     if kind in ("manager-dict", "manager-list", "manager-array"):

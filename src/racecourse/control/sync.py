@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .instrument import ACQUIRE, READ, RELEASE, TRY_ACQUIRE, UPDATE, WRITE, Op
+from .instrument import ACQUIRE, CLEAR, READ, RELEASE, SET, TRY_ACQUIRE, UPDATE, WAIT, WRITE, Op
 
 
 class Resource:
@@ -138,6 +138,39 @@ class SemaphoreResource(Resource):
         return f"count 0, held by {self.blocker(process)}"
 
 
+class EventResource(Resource):
+    """An Event: a wait goes on only once the flag is set. Nobody holds an event; what stands
+    in the way of a waiter is that nobody set it, or who cleared it last."""
+
+    __slots__ = ("flag", "cleared_by")
+
+    def __init__(self, key: str, label: str, flag: bool) -> None:
+        super().__init__(key, label)
+        self.flag = flag
+        self.cleared_by: Optional[int] = None
+
+    def ready(self, process: int, op: Op) -> bool:
+        return op.kind != WAIT or self.flag
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        if op.kind == SET:
+            self.flag = True
+        elif op.kind == CLEAR:
+            self.flag = False
+            self.cleared_by = process
+
+    def _why(self, process: int) -> str:
+        if self.cleared_by is None:
+            return "never set"
+        return f"cleared by {'itself' if self.cleared_by == process else f'process {self.cleared_by}'}"
+
+    def waiting_text(self, process: int) -> str:
+        return f"not set: {self._why(process)}"
+
+    def story(self, process: int) -> str:
+        return f"waits for {self.label} ({self._why(process)})"
+
+
 def _lock_waited_on(op: Op) -> Optional[str]:
     """The lock an operation waits for: the one it takes, or the one its object needs."""
     return op.key if op.kind in (ACQUIRE, TRY_ACQUIRE, RELEASE) else op.needs
@@ -148,6 +181,8 @@ def _lock_waited_on(op: Op) -> Optional[str]:
 RESOURCES: Dict[str, Tuple[Callable[[Op], Optional[str]], Callable[[str, Op], Resource]]] = {}
 for _kind in (ACQUIRE, TRY_ACQUIRE, RELEASE):
     RESOURCES[_kind] = (_lock_waited_on, lambda key, op: LockResource(key, op.label))
+for _kind in (SET, CLEAR, WAIT):  # made from the start with the flag build left (engine.known_resources)
+    RESOURCES[_kind] = (lambda op: op.key, lambda key, op: EventResource(key, op.label, False))
 _WITH_LOCK = (_lock_waited_on, lambda key, op: LockResource(key, f"the lock of {op.label}"))
 
 
