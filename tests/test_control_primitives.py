@@ -1,4 +1,4 @@
-"""Blocking primitives under control (Semaphore, BoundedSemaphore, Event): a racy use
+"""Blocking primitives under control (Semaphore, BoundedSemaphore, Event, the queues): a racy use
 found at the smallest size and replayed, a correct use proven complete, a deadlock told
 with holder and waiter, an over-release's ValueError; the same objects run uncontrolled
 under the stress runner. Deterministic: the parent decides every interleaving."""
@@ -6,14 +6,17 @@ under the stress runner. Deterministic: the parent decides every interleaving.""
 from __future__ import annotations
 
 import pathlib
+import threading
 
 import pytest
 
 import racecourse
 from racecourse import catalogue
 from racecourse.control import Controller, explore, parse_schedule, replay
-from racecourse.control.instrument import ACQUIRE
-from support import nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
+from racecourse.control.instrument import ACQUIRE, Uncontrollable
+from racecourse.control.schedule import ScheduleError
+from racecourse.control.strategies import replaying
+from support import nothing_left_behind, scenario_file, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
 
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 METHODS = start_methods()
@@ -147,3 +150,132 @@ def test_a_timed_event_wait_is_a_try_that_sees_either_flag(method):
 def test_the_same_events_run_uncontrolled_under_the_stress_runner(name):
     result = racecourse.stress(use(name, EVENTS), processes=2, ops=1, trials=3, start_method=METHODS[0])
     assert result.ok, result.report()
+
+
+# -- Queue, SimpleQueue, JoinableQueue --------------------------------------------------
+
+QUEUES = str(pathlib.Path(__file__).with_name("queue_uses.py"))
+
+
+@pytest.mark.parametrize("kind", ["QUEUE", "SIMPLE", "MANAGER"])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_consumer_that_stops_at_an_empty_queue_loses_an_item_found_at_2x1_and_replayed(method, kind):
+    result = found_and_replayed(use(f"EMPTY_{kind}", QUEUES), method)
+    assert result.first_failure.outcome == "0 of 1 tasks handled"
+
+
+@pytest.mark.parametrize("kind", ["QUEUE", "SIMPLE", "MANAGER"])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_consumer_that_takes_every_item_sent_is_proven_and_its_get_waits_for_the_put(method, kind):
+    scenario = use(f"ALL_{kind}", QUEUES)
+    proven(scenario, method)
+    waiting = []
+
+    def choose(run):  # the consumer first, while the queue is empty: it cannot go
+        op = run.pending.get(1)
+        if op is not None and op.kind == "get" and 1 not in run.enabled:
+            waiting.append(run.sync.waiting_text(1, op))
+        return run.enabled[-1]
+
+    with Controller(scenario, 2, 1, method) as controller:
+        execution = controller.run(choose)
+    assert execution.correct and waiting == ["empty"]
+    assert [step.describe() for step in execution.steps][:2] == ["put tasks <- 0", "get tasks -> 0"]
+
+
+@pytest.mark.parametrize("name", ["EARLY_DONE", "MANAGER_EARLY_DONE"])
+@pytest.mark.parametrize("method", METHODS)
+def test_task_done_before_the_work_lets_join_return_early_found_at_2x1_and_replayed(method, name):
+    result = found_and_replayed(use(name, QUEUES), method)
+    assert result.first_failure.outcome == "join returned with 0 of 1 tasks handled"
+
+
+@pytest.mark.parametrize("name", ["DONE", "MANAGER_DONE"])
+@pytest.mark.parametrize("method", METHODS)
+def test_task_done_after_the_work_is_proven_with_join_waiting_for_it(method, name):
+    proven(use(name, QUEUES), method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_queue_deadlocks_name_who_waits_for_what(method):
+    everyone = explore(use("NOBODY_PUTS", QUEUES), processes=2, start_method=method)
+    assert everyone.complete and everyone.schedules == everyone.deadlocks == 1
+    assert everyone.first_failure.deadlock == ("process 0 waits for tasks to be non-empty (nobody else will put); "
+                                               "process 1 waits for tasks to be non-empty (nobody else will put)")
+    full = explore(use("FULL", QUEUES), processes=1, start_method=method)
+    assert full.first_failure.deadlock == "process 0 waits for room in slots, full (1 item) (nobody else will get)"
+    alone = explore(use("NO_CONSUMER", QUEUES), processes=1, start_method=method)
+    assert alone.first_failure.deadlock == (
+        "process 0 waits for the 1 unfinished task of tasks (nobody else will call task_done)")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_task_done_once_too_often_raises_value_error_in_the_worker(method):
+    result = explore(use("TOO_MANY_DONE", QUEUES), processes=1, start_method=method)
+    assert list(result.outcomes) == ["error in process 0: ValueError: task_done() called too many times"]
+    assert result.ok
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_which_item_a_get_finds_follows_from_the_schedule_alone(method):
+    # A real Queue.put hands the item to a feeder thread: a get right after a put could miss
+    # it, and two processes' items could reach the pipe in either order. Under control each
+    # put is in the pipe before the next step, so every replay of a schedule agrees.
+    scenario = use("EXCHANGE", QUEUES)
+    result = explore(scenario, processes=2, start_method=method)
+    assert result.complete
+    assert set(result.outcomes) == {"process 0 got 0, process 1 got 1", "process 0 got 1, process 1 got 0"}
+    with Controller(scenario, 2, 1, method) as controller:
+        for failure in result.failures:
+            sized = parse_schedule(failure.sized)
+            assert {replay(controller, sized.steps, failure.sized).outcome for _ in range(5)} == {failure.outcome}
+        crossed = parse_schedule("2x1:011001")  # both put (0, then 1), then process 1 gets first
+        outcomes = {replay(controller, crossed.steps, "2x1:011001").outcome for _ in range(5)}
+    assert outcomes == {"process 0 got 1, process 1 got 0"}
+
+
+@pytest.mark.parametrize("name", ["ALL_QUEUE", "ALL_SIMPLE", "ALL_MANAGER", "DONE", "MANAGER_DONE"])
+def test_the_same_queues_run_uncontrolled_under_the_stress_runner(name):
+    result = racecourse.stress(use(name, QUEUES), processes=2, ops=20, trials=2, start_method=METHODS[0])
+    assert result.ok, result.report()
+
+
+def test_a_queue_that_build_put_items_into_is_refused_with_one_line(tmp_path):
+    path = scenario_file(tmp_path, "prefilled.py", """
+        from racecourse import Expect, Scenario
+
+        def build(share):
+            tasks = share.Queue()
+            tasks.put(1)
+            return {"tasks": tasks}
+
+        def worker(tasks):
+            tasks.get()
+
+        PREFILLED = Scenario(id="prefilled", title="put in build", expect=Expect.SAFE, build=build, worker=worker,
+                             check=lambda tasks: None)
+    """)
+    with pytest.raises(Uncontrollable, match=r"^tasks is a Queue that build\(\) put items into, .* SimpleQueue"):
+        explore(catalogue.resolve_one(str(path)), processes=1, start_method=METHODS[0])
+    assert [thread.name for thread in threading.enumerate() if thread.name == "QueueFeederThread"] == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_leftover_items_unfinished_tasks_and_aborted_waits_do_not_reach_the_next_schedule(method):
+    scenario = use("LEFTOVERS", QUEUES)
+    result = explore(scenario, processes=2, start_method=method)
+    assert result.complete and result.deadlocks and "got 0 and 1, 2 left" in result.outcomes
+    with Controller(scenario, 2, 1, method) as controller:
+        for _ in range(2):  # each schedule after every other one: left items, a deadlock's aborted get
+            for failure in result.failures:
+                sized = parse_schedule(failure.sized)
+                execution = controller.run(replaying(sized.steps, failure.sized))
+                assert execution.outcome == failure.outcome
+
+
+def test_a_replay_that_names_a_process_waiting_on_an_empty_queue_says_why():
+    scenario = use("ALL_QUEUE", QUEUES)
+    with Controller(scenario, 2, 1, METHODS[0]) as controller:
+        with pytest.raises(ScheduleError, match=r"step 1 names process 1, but its next operation, get from tasks, "
+                                                r"cannot go on now \(empty\)"):
+            replay(controller, [1, 0, 0, 1], "1001")

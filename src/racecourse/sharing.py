@@ -138,6 +138,15 @@ class Share:
     def Event(self) -> Any:  # noqa: N802
         return self.context.Event()
 
+    def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
+        return self.context.Queue(maxsize)
+
+    def JoinableQueue(self, maxsize: int = 0) -> Any:  # noqa: N802
+        return self.context.JoinableQueue(maxsize)
+
+    def SimpleQueue(self) -> Any:  # noqa: N802
+        return self.context.SimpleQueue()
+
     def shared_memory(self, size: int) -> shared_memory.SharedMemory:
         """A zero-filled ``SharedMemory`` block, unlinked when the run ends."""
         block = shared_memory.SharedMemory(create=True, size=size)

@@ -22,6 +22,7 @@ import multiprocessing.synchronize as synchronize
 import os
 import select
 import traceback
+from queue import Empty
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..catalogue import worker_in_child
@@ -36,15 +37,21 @@ from .instrument import (
     ACQUIRE,
     CLEAR,
     DONE,
+    GET,
     GO,
+    JOIN,
     OP,
     OP_LINE,
+    PUT,
     QUIT,
     READ,
     RELEASE,
     RUN,
     SET,
+    TASK_DONE,
     TRY_ACQUIRE,
+    TRY_GET,
+    TRY_PUT,
     UPDATE,
     WAIT,
     WRITE,
@@ -61,11 +68,12 @@ from .instrument import (
     instrument_module_locks,
     lock_identity,
     module_locks,
+    queue_identity,
     read_command,
     read_message,
 )
 from .schedule import format_schedule
-from .sync import RESOURCES, EventResource, LostUpdates, Resource, SemaphoreResource, SyncState
+from .sync import RESOURCES, EventResource, LostUpdates, QueueResource, Resource, SemaphoreResource, SyncState
 
 _new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
 
@@ -148,6 +156,8 @@ class _Snapshot:
                 self.restorers.append(_restore_count(value, value.get_value()))
             elif kind == "event":
                 self.restorers.append(value.set if value.is_set() else value.clear)
+            elif kind in ("queue", "simple-queue", "manager-queue"):
+                self.restorers.append(_restore_queue(value, kind, queue_contents(value, kind)))
 
     def restore(self) -> None:
         for restore in self.restorers:
@@ -169,12 +179,65 @@ def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
     return restore
 
 
+def _drain(queue: Any, kind: str) -> List[Any]:
+    """Take every item out of a queue (each is in its pipe, or in its Manager's server)."""
+    items = []
+    if kind == "simple-queue":
+        while not queue.empty():
+            items.append(queue.get())
+        return items
+    while True:
+        try:
+            items.append(queue.get_nowait())
+        except Empty:
+            return items
+
+
+def queue_contents(queue: Any, kind: str) -> List[Any]:
+    """What a queue holds as build left it (a Queue's is empty: classify refuses one that
+    build put items into); the items are put back."""
+    if kind == "queue":
+        return []
+    items = _drain(queue, kind)
+    for item in items:
+        queue.put(item)
+    return items
+
+
+def _restore_queue(queue: Any, kind: str, saved: List[Any]) -> Callable[[], None]:
+    unfinished = getattr(queue, "_unfinished_tasks", None)  # a JoinableQueue's count of tasks not done
+    restore_unfinished = _restore_count(unfinished, unfinished.get_value()) if unfinished is not None else None
+
+    def restore() -> None:
+        _drain(queue, kind)
+        if restore_unfinished is not None:
+            restore_unfinished()
+        if kind == "manager-queue":  # its unfinished tasks back to none, then the saved items' own
+            try:
+                while True:
+                    queue.task_done()
+            except ValueError:
+                pass
+        for item in saved:
+            queue.put(item)
+    return restore
+
+
 def _semaphores(shared: Shared, kinds: Dict[str, str]) -> Dict[str, Callable[[], Resource]]:
-    """The parent's model of each semaphore and event, as build made it (its count or flag
-    now is its initial one)."""
+    """The parent's model of each semaphore, event and queue, as build made it (its count,
+    flag or length now is its initial one)."""
     made: Dict[str, Callable[[], Resource]] = {}
     for name, kind in kinds.items():
-        if kind == "event":
+        if kind in ("queue", "simple-queue", "manager-queue"):
+            value = shared[name]
+            key, length = queue_identity(value), len(queue_contents(value, kind))
+            unfinished = getattr(value, "_unfinished_tasks", None)
+            maxsize = getattr(value, "_maxsize", 0)
+            unbounded = maxsize >= vars(synchronize)["SEM_VALUE_MAX"]  # what Queue() takes for "no bound"
+            made[key] = functools.partial(
+                QueueResource, key, name, length, 0 if unbounded else maxsize,
+                length if kind == "manager-queue" else unfinished.get_value() if unfinished is not None else 0)
+        elif kind == "event":
             key = event_identity(shared[name])
             made[key] = functools.partial(EventResource, key, name, bool(shared[name].is_set()))
         elif kind == "semaphore":
@@ -277,7 +340,8 @@ class Step:
             return label if value is None else f"{label} -> {value!r}"
         if kind in (ACQUIRE, RELEASE):
             return f"{kind} {label}"
-        return _PRIMITIVE_STEPS.get(kind, "checkpoint {label}").format(label=label, value=value)
+        primitive = _PRIMITIVE_STEPS.get(kind)
+        return primitive(label, value) if primitive is not None else f"checkpoint {label}"
 
     def to_json(self, number: int) -> Dict[str, Any]:
         value = self.value if isinstance(self.value, (int, float, str, bool, type(None))) else repr(self.value)
@@ -296,9 +360,26 @@ def describe_op(op: Op) -> str:
     return _PRIMITIVE_OPS.get(kind, "checkpoint {label}").format(label=label)
 
 
+def _tried(what: str, failed: str) -> Callable[[str, Any], str]:
+    """How a try on a queue reads: its value is the item in a 1-tuple, or None if it failed."""
+    return lambda label, value: f"{what} {label}: {failed}" if value is None else f"{what} {label} -> {value[0]!r}"
+
+
 # How a step and a pending operation of a primitive read, by kind.
-_PRIMITIVE_STEPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}: set"}
-_PRIMITIVE_OPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}"}
+_PRIMITIVE_STEPS: Dict[str, Callable[[str, Any], str]] = {
+    SET: lambda label, value: f"set {label}",
+    CLEAR: lambda label, value: f"clear {label}",
+    WAIT: lambda label, value: f"wait for {label}: set",
+    PUT: lambda label, value: f"put {label} <- {value!r}",
+    TRY_PUT: lambda label, value: f"try put {label}: full" if value is None else f"try put {label} <- {value[0]!r}",
+    GET: lambda label, value: f"get {label} -> {value!r}",
+    TRY_GET: _tried("try get", "empty"),
+    TASK_DONE: lambda label, value: label,
+    JOIN: lambda label, value: f"join {label}: every task done",
+}
+_PRIMITIVE_OPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}", PUT: "put into {label}",
+                  TRY_PUT: "try to put into {label}", GET: "get from {label}", TRY_GET: "try to get from {label}",
+                  TASK_DONE: "{label}", JOIN: "join {label}"}
 
 
 class RunState:

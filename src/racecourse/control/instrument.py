@@ -20,9 +20,11 @@ import multiprocessing.sharedctypes as sharedctypes
 import multiprocessing.synchronize as synchronize
 import os
 import pickle
+import queue
 import struct
 import sys
-from multiprocessing import shared_memory
+from multiprocessing import queues, shared_memory
+from multiprocessing.reduction import ForkingPickler
 from types import FrameType
 from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Tuple
 
@@ -41,6 +43,12 @@ CHECKPOINT = "checkpoint"
 SET = "set"  # an Event's set()
 CLEAR = "clear"  # an Event's clear()
 WAIT = "wait"  # an Event's wait() without a timeout: goes on once the event is set
+PUT = "put"  # a queue's put(): waits while a bounded queue is full
+TRY_PUT = "try-put"  # put_nowait() or put with a timeout: never waits in the model
+GET = "get"  # a queue's get(): waits while the queue is empty
+TRY_GET = "try-get"  # get_nowait() or get with a timeout: never waits, raises queue.Empty
+TASK_DONE = "task-done"  # a JoinableQueue's task_done()
+JOIN = "join"  # a JoinableQueue's join(): waits until every item put had its task_done()
 
 GO = b"g"
 ABORT = b"a"
@@ -234,7 +242,7 @@ def module_locks(namespace: Dict[str, Any]) -> Dict[str, str]:
 
 _PLAIN = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range)
 _UNSUPPORTED = (
-    "Queue", "JoinableQueue", "SimpleQueue", "Condition", "Barrier", "Pool", "Process", "Connection",
+    "Condition", "Barrier", "Pool", "Process", "Connection",
 )
 
 
@@ -253,9 +261,15 @@ def event_identity(event: Any) -> str:
     return lock_identity(event if isinstance(event, managers.BaseProxy) else event._flag)[0]
 
 
+def queue_identity(queue: Any) -> str:
+    """A key naming the same queue in every process: its Manager token, or its read lock's semaphore."""
+    return "queue:" + lock_identity(queue if isinstance(queue, managers.BaseProxy) else queue._rlock)[0]
+
+
 # What control schedules, for the messages that refuse the rest.
 _CONTROLLED = ("Values, Arrays, shared memory, Manager dict/list/Value/Namespace/Array proxies, locks, "
-               "semaphores and events")
+               "semaphores, events and queues")
+_MANAGER_QUEUES = ("Queue", "JoinableQueue")
 
 
 def classify(value: Any, name: str) -> str:
@@ -277,10 +291,27 @@ def classify(value: Any, name: str) -> str:
         return "semaphore"
     if isinstance(value, synchronize.Event):
         return "event"
+    if isinstance(value, queues.Queue):  # JoinableQueue too
+        if getattr(value, "_thread", None) is not None:
+            # Its feeder thread would be running when the workers start (fork copies the
+            # process, threads and all, from one thread only), and what it still holds is
+            # not in the pipe yet: nothing racecourse could snapshot. The thread is stopped
+            # here, so that nothing outlives the refusal.
+            value.close()
+            value.join_thread()
+            raise Uncontrollable(
+                f"{name} is a Queue that build() put items into, which racecourse cannot reset between "
+                "schedules; put them in the workers, or share a SimpleQueue (whose put is immediate)"
+            )
+        return "queue"
+    if isinstance(value, queues.SimpleQueue):
+        return "simple-queue"
     if isinstance(value, managers.BaseProxy):
         typeid = value._token.typeid
         if isinstance(value, managers.EventProxy) and typeid == "Event":
             return "event"
+        if typeid in _MANAGER_QUEUES and hasattr(value, "get_nowait"):
+            return "manager-queue"
         kind = _SYNC_MANAGER_KINDS.get((type(value), typeid))
         if kind is None:
             # A custom Manager (remote-manager's counter): its workers usually connect and
@@ -288,7 +319,7 @@ def classify(value: Any, name: str) -> str:
             # explore schedules in which the shared state never moves.
             raise Uncontrollable(
                 f"{name} is a Manager {typeid!r} proxy, which racecourse cannot schedule; control takes "
-                "SyncManager dict/list/Value/Namespace/Array proxies, locks and events (a Semaphore: share.Semaphore(n))"
+                "SyncManager dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore: share.Semaphore(n))"
             )
         return kind
     if type(value).__name__ in _UNSUPPORTED:
@@ -393,6 +424,153 @@ class ControlledEvent:
 
     def __repr__(self) -> str:
         return f"<controlled {self._label}>"
+
+
+class ControlledQueue:
+    """A Queue, JoinableQueue, SimpleQueue or a Manager's Queue: each put, get, task_done and
+    join is a point, ``qsize``/``empty``/``full`` reads. The parent models the queue's
+    length (and its unfinished tasks) and lets a get go only when an item is there, a put
+    only when a bounded queue has room, a join only when every task is done; so the real
+    call here never waits. ``get_nowait`` and a get or put with a timeout are tries.
+
+    A put writes the item into the queue's pipe before the worker reports its next
+    operation: a real Queue.put hands it to a feeder thread, and then a get right after the
+    put might not find it yet, and items from two processes could reach the pipe in either
+    order. Under control the outcome must follow from the schedule alone.
+    """
+
+    def __init__(self, real: Any, key: str, label: str, channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._channel = channel
+        self._manager = isinstance(real, managers.BaseProxy)
+        self._simple = isinstance(real, queues.SimpleQueue)
+
+    def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        waits = block and timeout is None
+        channel = self._channel
+        channel.point(PUT if waits else TRY_PUT, self._key, self._label)
+        if self._manager:
+            try:
+                self._real.put_nowait(item)
+            except queue.Full:
+                if waits:
+                    raise RuntimeError(f"racecourse: {self._label} is a bounded Manager queue, whose size "
+                                       "racecourse cannot see: share.Queue(maxsize) is modelled") from None
+                raise
+        elif not self._simple and not self._real._sem.acquire(False):
+            if waits:
+                raise RuntimeError(f"racecourse: {self._label} was filled by something the controller does not see")
+            raise queue.Full
+        else:
+            self._write(item)
+        channel.prev = item if waits else (item,)
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def _write(self, item: Any) -> None:
+        """Write ``item`` into the pipe now, as SimpleQueue.put does (and count it as a
+        JoinableQueue's unfinished task)."""
+        real: Any = self._real
+        data = bytes(ForkingPickler.dumps(item))
+        _check_room(real._writer.fileno(), len(data), self._label)
+        with real._wlock:
+            real._writer.send_bytes(data)
+        unfinished = getattr(real, "_unfinished_tasks", None)  # a JoinableQueue's tasks not yet done
+        if unfinished is not None:
+            with real._cond:
+                unfinished.release()
+
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        waits = block and timeout is None
+        channel = self._channel
+        channel.point(GET if waits else TRY_GET, self._key, self._label)
+        if self._simple:
+            if self._real.empty():
+                if waits:
+                    raise RuntimeError(f"racecourse: {self._label} was emptied by something the controller "
+                                       "does not see")
+                raise queue.Empty
+            item = self._real.get()
+        else:
+            try:
+                item = self._real.get_nowait()
+            except queue.Empty:
+                if waits:
+                    raise RuntimeError(f"racecourse: {self._label} was emptied by something the controller "
+                                       "does not see") from None
+                raise
+        channel.prev = item if waits else (item,)
+        return item
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+    def task_done(self) -> None:
+        self._joinable("task_done")
+        self._channel.point(TASK_DONE, self._key, f"{self._label}.task_done()")
+        self._real.task_done()  # raises ValueError when called too many times, as uncontrolled
+
+    def join(self) -> None:
+        self._joinable("join")
+        self._channel.point(JOIN, self._key, self._label)
+        if not self._manager and not self._real._unfinished_tasks._semlock._is_zero():
+            raise RuntimeError(f"racecourse: {self._label} got items from something the controller does not see")
+        self._real.join()
+
+    def _joinable(self, name: str) -> None:
+        if not hasattr(self._real, name):  # a plain Queue: no point, the AttributeError it would raise
+            raise AttributeError(f"{type(self._real).__name__!r} object has no attribute {name!r}")
+
+    def qsize(self) -> int:
+        return int(self._read("qsize", self._real.qsize))
+
+    def empty(self) -> bool:
+        return bool(self._read("empty", self._real.empty))
+
+    def full(self) -> bool:
+        return bool(self._read("full", self._real.full))
+
+    def _read(self, name: str, call: Callable[[], Any]) -> Any:
+        self._channel.point(READ, self._key, f"{self._label}.{name}()")
+        result = call()
+        self._channel.prev = result
+        return result
+
+    # The pipe stays open for the next schedule: closing is left to racecourse.
+    def close(self) -> None:
+        pass
+
+    def join_thread(self) -> None:
+        pass
+
+    def cancel_join_thread(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+def _check_room(fd: int, size: int, label: str) -> None:
+    """Refuse a put that would fill the pipe: written at once, it would wait for a get that
+    only the parent can allow (a real Queue's feeder thread waits instead). Linux only: the
+    size of a pipe and what it holds are read with fcntl and ioctl there."""
+    if not sys.platform.startswith("linux"):
+        return
+    import array
+    import fcntl
+    import termios
+
+    held = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, held)
+    capacity = fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    if held[0] + size + 4 > capacity:  # 4: send_bytes's length header
+        raise RuntimeError(
+            f"racecourse: {label} would hold more than its pipe's {capacity} bytes; under control each put "
+            "writes its item into the pipe at once, so a queue's items must fit in it"
+        )
 
 
 class ControlledValue:
@@ -689,6 +867,8 @@ def instrument(value: Any, name: str, channel: Channel, locks: Dict[str, Control
         return _lock(value, name, channel, locks)
     if kind == "event":
         return ControlledEvent(value, event_identity(value), name, channel)
+    if kind in ("queue", "simple-queue", "manager-queue"):
+        return ControlledQueue(value, queue_identity(value), name, channel)
     if kind == "manager-value":
         return ControlledValue(value, name, channel, read=value.get, write=value.set)
     if kind in ("manager-dict", "manager-list", "manager-array"):

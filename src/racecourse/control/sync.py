@@ -15,7 +15,24 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .instrument import ACQUIRE, CLEAR, READ, RELEASE, SET, TRY_ACQUIRE, UPDATE, WAIT, WRITE, Op
+from .instrument import (
+    ACQUIRE,
+    CLEAR,
+    GET,
+    JOIN,
+    PUT,
+    READ,
+    RELEASE,
+    SET,
+    TASK_DONE,
+    TRY_ACQUIRE,
+    TRY_GET,
+    TRY_PUT,
+    UPDATE,
+    WAIT,
+    WRITE,
+    Op,
+)
 
 
 class Resource:
@@ -43,11 +60,11 @@ class Resource:
         lock taken twice), "?" when nobody is known to."""
         return "?"
 
-    def waiting_text(self, process: int) -> str:
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
         """Why ``process`` cannot go on, in the words of ``play``: "held by process 1"."""
         return f"held by process {self.blocker(process)}"
 
-    def story(self, process: int) -> str:
+    def story(self, process: int, op: Optional[Op] = None) -> str:
         """Why ``process`` cannot go on, in the words of a deadlock report."""
         return f"waits for {self.label} (held by {self.blocker(process)})"
 
@@ -91,7 +108,7 @@ class LockResource(Resource):
             return "?"
         return "itself" if self.holder == process else f"process {self.holder}"
 
-    def waiting_text(self, process: int) -> str:
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
         return f"held by process {'?' if self.holder is None else self.holder}"
 
     def held(self) -> Optional[int]:
@@ -134,7 +151,7 @@ class SemaphoreResource(Resource):
             return "nobody: its count is 0"
         return ", ".join("itself" if taker == process else f"process {taker}" for taker in takers)
 
-    def waiting_text(self, process: int) -> str:
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
         return f"count 0, held by {self.blocker(process)}"
 
 
@@ -164,11 +181,58 @@ class EventResource(Resource):
             return "never set"
         return f"cleared by {'itself' if self.cleared_by == process else f'process {self.cleared_by}'}"
 
-    def waiting_text(self, process: int) -> str:
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
         return f"not set: {self._why(process)}"
 
-    def story(self, process: int) -> str:
+    def story(self, process: int, op: Optional[Op] = None) -> str:
         return f"waits for {self.label} ({self._why(process)})"
+
+
+class QueueResource(Resource):
+    """A queue: how many items it holds and how many of them still wait for their
+    task_done(). A get waits while it is empty, a put while a bounded queue is full, a join
+    until no task is unfinished. A try succeeded when its value is not None."""
+
+    __slots__ = ("length", "maxsize", "unfinished")
+
+    def __init__(self, key: str, label: str, length: int, maxsize: int, unfinished: int) -> None:
+        super().__init__(key, label)
+        self.length = length
+        self.maxsize = maxsize  # 0: unbounded
+        self.unfinished = unfinished
+
+    def ready(self, process: int, op: Op) -> bool:
+        if op.kind == GET:
+            return self.length > 0
+        if op.kind == PUT:
+            return not self.maxsize or self.length < self.maxsize
+        if op.kind == JOIN:
+            return not self.unfinished
+        return True  # a try, a task_done
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        kind = op.kind
+        if kind == PUT or (kind == TRY_PUT and value is not None):
+            self.length += 1
+            self.unfinished += 1
+        elif kind == GET or (kind == TRY_GET and value is not None):
+            self.length -= 1
+        elif kind == TASK_DONE and self.unfinished:  # one too many raises ValueError, changes nothing
+            self.unfinished -= 1
+
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
+        kind = op.kind if op is not None else GET
+        if kind == JOIN:
+            return f"{self.unfinished} unfinished task{'s' if self.unfinished != 1 else ''}"
+        return f"full ({self.length} item{'s' if self.length != 1 else ''})" if kind == PUT else "empty"
+
+    def story(self, process: int, op: Optional[Op] = None) -> str:
+        kind = op.kind if op is not None else GET
+        if kind == JOIN:
+            return f"waits for the {self.waiting_text(process, op)} of {self.label} (nobody else will call task_done)"
+        if kind == PUT:
+            return f"waits for room in {self.label}, {self.waiting_text(process, op)} (nobody else will get)"
+        return f"waits for {self.label} to be non-empty (nobody else will put)"
 
 
 def _lock_waited_on(op: Op) -> Optional[str]:
@@ -183,6 +247,8 @@ for _kind in (ACQUIRE, TRY_ACQUIRE, RELEASE):
     RESOURCES[_kind] = (_lock_waited_on, lambda key, op: LockResource(key, op.label))
 for _kind in (SET, CLEAR, WAIT):  # made from the start with the flag build left (engine.known_resources)
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: EventResource(key, op.label, False))
+for _kind in (PUT, TRY_PUT, GET, TRY_GET, TASK_DONE, JOIN):  # made from the start (engine.known_resources)
+    RESOURCES[_kind] = (lambda op: op.key, lambda key, op: QueueResource(key, op.label, 0, 0, 0))
 _WITH_LOCK = (_lock_waited_on, lambda key, op: LockResource(key, f"the lock of {op.label}"))
 
 
@@ -235,7 +301,7 @@ class SyncState:
     def waiting_text(self, process: int, op: Op) -> str:
         """Why ``process`` cannot perform ``op`` now: "held by process 1"."""
         resource = self.waits_on(op)
-        return resource.waiting_text(process) if resource is not None else "held by process ?"
+        return resource.waiting_text(process, op) if resource is not None else "held by process ?"
 
     def deadlock_story(self, pending: Dict[int, Op]) -> str:
         """Who holds and who waits for what, in one sentence per process."""
@@ -248,7 +314,7 @@ class SyncState:
             if resource is None:  # waits on nothing the schedule met: cannot be blocked, but say so
                 resource = self._resource(op, create=True)
                 assert resource is not None
-            parts.append(f"process {process} {holds}{resource.story(process)}")
+            parts.append(f"process {process} {holds}{resource.story(process, op)}")
         return "; ".join(parts)
 
     def still_held(self) -> Optional[Tuple[int, str]]:
