@@ -279,3 +279,47 @@ def test_a_replay_that_names_a_process_waiting_on_an_empty_queue_says_why():
         with pytest.raises(ScheduleError, match=r"step 1 names process 1, but its next operation, get from tasks, "
                                                 r"cannot go on now \(empty\)"):
             replay(controller, [1, 0, 0, 1], "1001")
+
+
+# -- Condition --------------------------------------------------------------------------
+
+CONDITIONS = str(pathlib.Path(__file__).with_name("condition_uses.py"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_condition_wait_under_if_takes_from_an_empty_buffer_at_3x1_and_the_replay_shows_it(method):
+    scenario = use("IF", CONDITIONS)
+    assert explore(scenario, processes=2, start_method=method).failing == 0  # one consumer: if is enough
+    result = found_and_replayed(scenario, method, processes=3)
+    assert result.first_failure.outcome == "took from an empty buffer (-1 items)"
+    steps = [step.describe() for step in result.first_failure.steps]
+    assert "ready.wait()" in steps and "woken on ready" in steps and "ready.notify()" in steps
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_condition_wait_under_while_is_proven_at_3x1(method):
+    proven(use("WHILE", CONDITIONS), method, processes=3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_wait_that_starts_after_the_only_notify_is_a_deadlock_naming_the_waiter(method):
+    result = explore(use("LOST_NOTIFY", CONDITIONS), processes=2, start_method=method)
+    assert result.complete and dict(result.outcomes) == {"deadlock": 1, "invariant holds": 1}
+    assert [failure.deadlock for failure in result.failures] == [
+        "process 1 waits to be notified on ready (nobody else will notify)"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_timed_condition_wait_releases_the_lock_and_times_out_without_a_notify(method):
+    result = explore(use("TIMED", CONDITIONS), processes=2, start_method=method)
+    assert result.complete and dict(result.outcomes) == {"the wait timed out": 3}
+    # The notifier may take the lock between the wait's release and its re-acquire:
+    with Controller(use("TIMED", CONDITIONS), 2, 1, method) as controller:
+        execution = replay(controller, [1, 1, 0, 0, 0, 1, 1, 1], "2x1:11000111")
+    assert [step.describe() for step in execution.steps][1:5] == [
+        "release ready.lock", "acquire ready.lock", "ready.notify()", "release ready.lock"]
+
+
+def test_the_same_condition_runs_uncontrolled_under_the_stress_runner():
+    result = racecourse.stress(use("WHILE", CONDITIONS), processes=3, ops=1, trials=3, start_method=METHODS[0])
+    assert result.ok, result.report()

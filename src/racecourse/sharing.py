@@ -138,6 +138,9 @@ class Share:
     def Event(self) -> Any:  # noqa: N802
         return self.context.Event()
 
+    def Condition(self, lock: Any = None) -> Any:  # noqa: N802
+        return self.context.Condition(lock)
+
     def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
         return self.context.Queue(maxsize)
 

@@ -40,6 +40,7 @@ from .instrument import (
     GET,
     GO,
     JOIN,
+    NOTIFY,
     OP,
     OP_LINE,
     PUT,
@@ -48,12 +49,14 @@ from .instrument import (
     RELEASE,
     RUN,
     SET,
+    SLEEP,
     TASK_DONE,
     TRY_ACQUIRE,
     TRY_GET,
     TRY_PUT,
     UPDATE,
     WAIT,
+    WAKE,
     WRITE,
     Aborted,
     Channel,
@@ -63,6 +66,7 @@ from .instrument import (
     Uncontrollable,
     activate,
     classify,
+    condition_identity,
     event_identity,
     instrument,
     instrument_module_locks,
@@ -73,7 +77,7 @@ from .instrument import (
     read_message,
 )
 from .schedule import format_schedule
-from .sync import RESOURCES, EventResource, LostUpdates, QueueResource, Resource, SemaphoreResource, SyncState
+from .sync import RESOURCES, ConditionResource, EventResource, LostUpdates, QueueResource, Resource, SemaphoreResource, SyncState
 
 _new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
 
@@ -224,8 +228,8 @@ def _restore_queue(queue: Any, kind: str, saved: List[Any]) -> Callable[[], None
 
 
 def _semaphores(shared: Shared, kinds: Dict[str, str]) -> Dict[str, Callable[[], Resource]]:
-    """The parent's model of each semaphore, event and queue, as build made it (its count,
-    flag or length now is its initial one)."""
+    """The parent's model of each semaphore, event, queue and condition, as build made it
+    (its count, flag or length now is its initial one)."""
     made: Dict[str, Callable[[], Resource]] = {}
     for name, kind in kinds.items():
         if kind in ("queue", "simple-queue", "manager-queue"):
@@ -237,6 +241,9 @@ def _semaphores(shared: Shared, kinds: Dict[str, str]) -> Dict[str, Callable[[],
             made[key] = functools.partial(
                 QueueResource, key, name, length, 0 if unbounded else maxsize,
                 length if kind == "manager-queue" else unfinished.get_value() if unfinished is not None else 0)
+        elif kind == "condition":
+            key = condition_identity(shared[name])
+            made[key] = functools.partial(ConditionResource, key, name)
         elif kind == "event":
             key = event_identity(shared[name])
             made[key] = functools.partial(EventResource, key, name, bool(shared[name].is_set()))
@@ -376,10 +383,14 @@ _PRIMITIVE_STEPS: Dict[str, Callable[[str, Any], str]] = {
     TRY_GET: _tried("try get", "empty"),
     TASK_DONE: lambda label, value: label,
     JOIN: lambda label, value: f"join {label}: every task done",
+    SLEEP: lambda label, value: label,
+    WAKE: lambda label, value: f"woken on {label}",
+    NOTIFY: lambda label, value: label,
 }
 _PRIMITIVE_OPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}", PUT: "put into {label}",
                   TRY_PUT: "try to put into {label}", GET: "get from {label}", TRY_GET: "try to get from {label}",
-                  TASK_DONE: "{label}", JOIN: "join {label}"}
+                  TASK_DONE: "{label}", JOIN: "join {label}", SLEEP: "{label}", WAKE: "wait to be notified on {label}",
+                  NOTIFY: "{label}"}
 
 
 class RunState:

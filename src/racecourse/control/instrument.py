@@ -49,6 +49,9 @@ GET = "get"  # a queue's get(): waits while the queue is empty
 TRY_GET = "try-get"  # get_nowait() or get with a timeout: never waits, raises queue.Empty
 TASK_DONE = "task-done"  # a JoinableQueue's task_done()
 JOIN = "join"  # a JoinableQueue's join(): waits until every item put had its task_done()
+SLEEP = "sleep"  # a Condition's wait() begins: the process is a waiter (then releases the lock)
+WAKE = "wake"  # ... and goes on once a notify chose it (then re-acquires the lock)
+NOTIFY = "notify"  # notify(n) or notify_all(); the value is n, or None for all
 
 GO = b"g"
 ABORT = b"a"
@@ -171,7 +174,7 @@ class Channel:
 
     def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> None:
         if self.aborting:  # unwinding an abandoned schedule: release what is held, take nothing
-            if kind in (ACQUIRE, TRY_ACQUIRE, CHECKPOINT):
+            if kind in _TAKES:
                 raise Aborted()
             return
         write_message(self.messages, (OP, self.prev, kind, key, label, needs, reentrant, self._line()))
@@ -192,6 +195,9 @@ class Channel:
             frame = frame.f_back
         return frame.f_lineno if frame is not None else None
 
+
+# What an unwinding worker must not do: take or wait for anything.
+_TAKES = frozenset((ACQUIRE, TRY_ACQUIRE, CHECKPOINT, WAIT, PUT, TRY_PUT, GET, TRY_GET, JOIN, SLEEP, WAKE))
 
 _ACTIVE: Optional[Channel] = None
 
@@ -242,7 +248,7 @@ def module_locks(namespace: Dict[str, Any]) -> Dict[str, str]:
 
 _PLAIN = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range)
 _UNSUPPORTED = (
-    "Condition", "Barrier", "Pool", "Process", "Connection",
+    "Barrier", "Pool", "Process", "Connection",
 )
 
 
@@ -266,9 +272,14 @@ def queue_identity(queue: Any) -> str:
     return "queue:" + lock_identity(queue if isinstance(queue, managers.BaseProxy) else queue._rlock)[0]
 
 
+def condition_identity(condition: Any) -> str:
+    """A key naming the same Condition in every process (its lock has a key of its own)."""
+    return "condition:" + lock_identity(condition._wait_semaphore)[0]
+
+
 # What control schedules, for the messages that refuse the rest.
 _CONTROLLED = ("Values, Arrays, shared memory, Manager dict/list/Value/Namespace/Array proxies, locks, "
-               "semaphores, events and queues")
+               "semaphores, events, queues and conditions")
 _MANAGER_QUEUES = ("Queue", "JoinableQueue")
 
 
@@ -291,6 +302,8 @@ def classify(value: Any, name: str) -> str:
         return "semaphore"
     if isinstance(value, synchronize.Event):
         return "event"
+    if isinstance(value, synchronize.Condition):
+        return "condition"
     if isinstance(value, queues.Queue):  # JoinableQueue too
         if getattr(value, "_thread", None) is not None:
             # Its feeder thread would be running when the workers start (fork copies the
@@ -319,7 +332,8 @@ def classify(value: Any, name: str) -> str:
             # explore schedules in which the shared state never moves.
             raise Uncontrollable(
                 f"{name} is a Manager {typeid!r} proxy, which racecourse cannot schedule; control takes "
-                "SyncManager dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore: share.Semaphore(n))"
+                "SyncManager dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore or "
+                "a Condition: share.Semaphore(n), share.Condition())"
             )
         return kind
     if type(value).__name__ in _UNSUPPORTED:
@@ -421,6 +435,88 @@ class ControlledEvent:
         result = bool(self._real.is_set())
         self._channel.prev = result
         return result
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+class ControlledCondition:
+    """A Condition: its lock is a :class:`ControlledLock`; ``wait()`` makes the process a
+    waiter (a point), releases the lock (points), goes on once a notify chose it (a point
+    the parent lets go only then) and re-acquires the lock (points). ``notify`` and
+    ``notify_all`` are points. Which waiters a notify wakes is the parent's to schedule, as
+    with a real multiprocessing Condition, where any waiting process may take the wake-up.
+    ``wait(timeout)`` is modelled as a wait whose time ran out at once: the lock released
+    and re-acquired, no notify waited for, False returned."""
+
+    def __init__(self, real: Any, key: str, label: str, lock: "ControlledLock", channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._lock = lock
+        self._channel = channel
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        return self._lock.acquire(block, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def _owned(self, message: str) -> int:
+        """How many times this process holds the lock; AssertionError, as uncontrolled, if not."""
+        semlock = self._real._lock._semlock
+        if not semlock._is_mine():
+            raise AssertionError(message)
+        return int(semlock._count())
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        depth = self._owned("must acquire() condition before using wait()")
+        lock, channel = self._lock, self._channel
+        if timeout is None:
+            channel.point(SLEEP, self._key, f"{self._label}.wait()", lock._key, lock._reentrant)
+        for _ in range(depth):
+            lock.release()
+        if timeout is None:
+            channel.point(WAKE, self._key, self._label)
+        taken = 0
+        try:
+            for _ in range(depth):
+                lock.acquire()
+                taken += 1
+        except Aborted:  # unwinding: give back what this wait took again
+            for _ in range(taken):
+                lock._real.release()
+            raise
+        return timeout is None
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: Optional[float] = None) -> Any:
+        result = predicate()
+        if timeout is not None:  # one try, as for wait(timeout)
+            if not result:
+                self.wait(timeout)
+                result = predicate()
+            return result
+        while not result:
+            self.wait()
+            result = predicate()
+        return result
+
+    def notify(self, n: int = 1) -> None:
+        self._notify(n, f"{self._label}.notify({n})" if n != 1 else f"{self._label}.notify()")
+
+    def notify_all(self) -> None:
+        self._notify(None, f"{self._label}.notify_all()")
+
+    def _notify(self, n: Optional[int], label: str) -> None:
+        self._owned("lock is not owned")
+        self._channel.point(NOTIFY, self._key, label, self._lock._key, self._lock._reentrant)
+        self._channel.prev = n  # tells the parent how many it may wake
 
     def __repr__(self) -> str:
         return f"<controlled {self._label}>"
@@ -869,6 +965,9 @@ def instrument(value: Any, name: str, channel: Channel, locks: Dict[str, Control
         return ControlledEvent(value, event_identity(value), name, channel)
     if kind in ("queue", "simple-queue", "manager-queue"):
         return ControlledQueue(value, queue_identity(value), name, channel)
+    if kind == "condition":
+        lock = _lock(value._lock, f"{name}.lock", channel, locks)
+        return ControlledCondition(value, condition_identity(value), name, lock, channel)
     if kind == "manager-value":
         return ControlledValue(value, name, channel, read=value.get, write=value.set)
     if kind in ("manager-dict", "manager-list", "manager-array"):

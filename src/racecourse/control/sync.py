@@ -13,23 +13,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .instrument import (
     ACQUIRE,
     CLEAR,
     GET,
     JOIN,
+    NOTIFY,
     PUT,
     READ,
     RELEASE,
     SET,
+    SLEEP,
     TASK_DONE,
     TRY_ACQUIRE,
     TRY_GET,
     TRY_PUT,
     UPDATE,
     WAIT,
+    WAKE,
     WRITE,
     Op,
 )
@@ -235,6 +238,48 @@ class QueueResource(Resource):
         return f"waits for {self.label} to be non-empty (nobody else will put)"
 
 
+class ConditionResource(Resource):
+    """A Condition's waiters and the wake-ups its notifies left for them. A notify(n) at a
+    moment when w processes wait (and t wake-ups are still untaken) leaves min(n, w - t)
+    wake-ups that only those w may take; which of them takes one is the schedule's choice,
+    as in a real multiprocessing Condition. A waiter takes the oldest wake-up open to it
+    (each later notify is open to every process an earlier one was)."""
+
+    __slots__ = ("waiting", "wakeups", "notified")
+
+    def __init__(self, key: str, label: str) -> None:
+        super().__init__(key, label)
+        self.waiting: List[int] = []
+        self.wakeups: List[Tuple[Set[int], int]] = []  # per notify: who may take them, how many left
+        self.notified = False  # whether any notify happened: for the deadlock story
+
+    def ready(self, process: int, op: Op) -> bool:
+        return op.kind != WAKE or any(process in open_to for open_to, _ in self.wakeups)
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        if op.kind == SLEEP:
+            self.waiting.append(process)
+        elif op.kind == NOTIFY:
+            self.notified = True
+            untaken = len(self.waiting) - sum(left for _, left in self.wakeups)
+            count = untaken if value is None else min(value, untaken)
+            if count > 0:
+                self.wakeups.append((set(self.waiting), count))
+        elif op.kind == WAKE:
+            self.waiting.remove(process)
+            taken = next(i for i, (open_to, _) in enumerate(self.wakeups) if process in open_to)
+            open_to, left = self.wakeups[taken]
+            self.wakeups[taken] = (open_to, left - 1)
+            self.wakeups = [(who - {process}, left) for who, left in self.wakeups if left]
+
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
+        return "not notified"
+
+    def story(self, process: int, op: Optional[Op] = None) -> str:
+        others = "nobody else will notify" if self.notified else "never notified"
+        return f"waits to be notified on {self.label} ({others})"
+
+
 def _lock_waited_on(op: Op) -> Optional[str]:
     """The lock an operation waits for: the one it takes, or the one its object needs."""
     return op.key if op.kind in (ACQUIRE, TRY_ACQUIRE, RELEASE) else op.needs
@@ -249,6 +294,8 @@ for _kind in (SET, CLEAR, WAIT):  # made from the start with the flag build left
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: EventResource(key, op.label, False))
 for _kind in (PUT, TRY_PUT, GET, TRY_GET, TASK_DONE, JOIN):  # made from the start (engine.known_resources)
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: QueueResource(key, op.label, 0, 0, 0))
+for _kind in (SLEEP, WAKE, NOTIFY):
+    RESOURCES[_kind] = (lambda op: op.key, lambda key, op: ConditionResource(key, op.label))
 _WITH_LOCK = (_lock_waited_on, lambda key, op: LockResource(key, f"the lock of {op.label}"))
 
 
