@@ -1,4 +1,4 @@
-"""Blocking primitives under control (Semaphore, BoundedSemaphore, Event, the queues): a racy use
+"""Blocking primitives under control (semaphores, Event, the queues, Condition, Barrier): a racy use
 found at the smallest size and replayed, a correct use proven complete, a deadlock told
 with holder and waiter, an over-release's ValueError; the same objects run uncontrolled
 under the stress runner. Deterministic: the parent decides every interleaving."""
@@ -322,4 +322,54 @@ def test_a_timed_condition_wait_releases_the_lock_and_times_out_without_a_notify
 
 def test_the_same_condition_runs_uncontrolled_under_the_stress_runner():
     result = racecourse.stress(use("WHILE", CONDITIONS), processes=3, ops=1, trials=3, start_method=METHODS[0])
+    assert result.ok, result.report()
+
+
+# -- Barrier ----------------------------------------------------------------------------
+
+BARRIERS = str(pathlib.Path(__file__).with_name("barrier_uses.py"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_marking_after_the_barrier_lets_a_process_count_too_early_found_at_2x1_and_replayed(method):
+    result = found_and_replayed(use("MEET_FIRST", BARRIERS), method)
+    assert result.first_failure.outcome == "a process counted 1 of 2 marks"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_marking_before_the_barrier_is_proven_and_each_process_gets_its_arrival_index(method):
+    proven(use("MARK_FIRST", BARRIERS), method)  # the check also wants the indexes 0 and 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_barrier_that_too_few_reach_is_a_deadlock_naming_the_waiters(method):
+    result = explore(use("TOO_FEW", BARRIERS), processes=2, start_method=method)
+    assert result.complete and result.deadlocks == result.schedules
+    assert {failure.deadlock for failure in result.failures} == {
+        "process 0 waits at start, 2 of 3 arrived (nobody else will come); "
+        "process 1 waits at start, 2 of 3 arrived (nobody else will come)"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_barrier_aborted_while_a_process_waits_raises_broken_barrier_error_there(method):
+    result = explore(use("ABORTED", BARRIERS), processes=2, start_method=method)
+    assert result.complete and dict(result.outcomes) == {"error in process 1: BrokenBarrierError: ": 2}
+    assert result.ok  # the scenario documents the error
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_barrier_left_half_met_by_a_deadlock_is_reset_for_the_next_schedule(method):
+    scenario = use("SOMETIMES", BARRIERS)
+    result = explore(scenario, processes=2, start_method=method)
+    assert result.complete and set(result.outcomes) == {
+        "deadlock", "arrival indexes [0, 1]", "arrival indexes [1, 0]"}
+    with Controller(scenario, 2, 1, method) as controller:
+        for _ in range(2):
+            for failure in result.failures + [result.first_failure]:
+                sized = parse_schedule(failure.sized)
+                assert controller.run(replaying(sized.steps, failure.sized)).outcome == failure.outcome
+
+
+def test_the_same_barrier_runs_uncontrolled_under_the_stress_runner():
+    result = racecourse.stress(use("MARK_FIRST", BARRIERS), processes=2, ops=1, trials=3, start_method=METHODS[0])
     assert result.ok, result.report()

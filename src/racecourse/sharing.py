@@ -141,6 +141,10 @@ class Share:
     def Condition(self, lock: Any = None) -> Any:  # noqa: N802
         return self.context.Condition(lock)
 
+    def Barrier(self, parties: int, action: Optional[Callable[[], Any]] = None,  # noqa: N802
+                timeout: Optional[float] = None) -> Any:
+        return self.context.Barrier(parties, action, timeout)
+
     def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
         return self.context.Queue(maxsize)
 

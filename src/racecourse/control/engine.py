@@ -35,6 +35,8 @@ from ..workers import WorkerGroup
 from .instrument import (
     ABORT,
     ACQUIRE,
+    ARRIVE,
+    BREAK,
     CLEAR,
     DONE,
     GET,
@@ -43,6 +45,7 @@ from .instrument import (
     NOTIFY,
     OP,
     OP_LINE,
+    PASS,
     PUT,
     QUIT,
     READ,
@@ -52,6 +55,7 @@ from .instrument import (
     SLEEP,
     TASK_DONE,
     TRY_ACQUIRE,
+    TRY_ARRIVE,
     TRY_GET,
     TRY_PUT,
     UPDATE,
@@ -65,6 +69,7 @@ from .instrument import (
     Op,
     Uncontrollable,
     activate,
+    barrier_identity,
     classify,
     condition_identity,
     event_identity,
@@ -77,7 +82,17 @@ from .instrument import (
     read_message,
 )
 from .schedule import format_schedule
-from .sync import RESOURCES, ConditionResource, EventResource, LostUpdates, QueueResource, Resource, SemaphoreResource, SyncState
+from .sync import (
+    RESOURCES,
+    BarrierResource,
+    ConditionResource,
+    EventResource,
+    LostUpdates,
+    QueueResource,
+    Resource,
+    SemaphoreResource,
+    SyncState,
+)
 
 _new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
 
@@ -160,6 +175,8 @@ class _Snapshot:
                 self.restorers.append(_restore_count(value, value.get_value()))
             elif kind == "event":
                 self.restorers.append(value.set if value.is_set() else value.clear)
+            elif kind == "barrier":
+                self.restorers.append(functools.partial(_restore_barrier, value))
             elif kind in ("queue", "simple-queue", "manager-queue"):
                 self.restorers.append(_restore_queue(value, kind, queue_contents(value, kind)))
 
@@ -181,6 +198,12 @@ def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
         while semaphore.get_value() < saved:
             semaphore.release()
     return restore
+
+
+def _restore_barrier(barrier: Any) -> None:
+    """Nobody arrived, not broken (its state and count live in shared memory)."""
+    barrier._state = 0
+    barrier._count = 0
 
 
 def _drain(queue: Any, kind: str) -> List[Any]:
@@ -241,6 +264,9 @@ def _semaphores(shared: Shared, kinds: Dict[str, str]) -> Dict[str, Callable[[],
             made[key] = functools.partial(
                 QueueResource, key, name, length, 0 if unbounded else maxsize,
                 length if kind == "manager-queue" else unfinished.get_value() if unfinished is not None else 0)
+        elif kind == "barrier":
+            key = barrier_identity(shared[name])
+            made[key] = functools.partial(BarrierResource, key, name, shared[name].parties)
         elif kind == "condition":
             key = condition_identity(shared[name])
             made[key] = functools.partial(ConditionResource, key, name)
@@ -386,11 +412,16 @@ _PRIMITIVE_STEPS: Dict[str, Callable[[str, Any], str]] = {
     SLEEP: lambda label, value: label,
     WAKE: lambda label, value: f"woken on {label}",
     NOTIFY: lambda label, value: label,
+    ARRIVE: lambda label, value: f"{label} -> arrived {value}",
+    TRY_ARRIVE: lambda label, value: f"{label} (timed) -> arrived {value}",
+    PASS: lambda label, value: f"pass {label}",
+    BREAK: lambda label, value: label,
 }
 _PRIMITIVE_OPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}", PUT: "put into {label}",
                   TRY_PUT: "try to put into {label}", GET: "get from {label}", TRY_GET: "try to get from {label}",
                   TASK_DONE: "{label}", JOIN: "join {label}", SLEEP: "{label}", WAKE: "wait to be notified on {label}",
-                  NOTIFY: "{label}"}
+                  NOTIFY: "{label}", ARRIVE: "{label}", TRY_ARRIVE: "{label} (timed)", PASS: "pass {label}",
+                  BREAK: "{label}"}
 
 
 class RunState:

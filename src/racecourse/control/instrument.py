@@ -23,6 +23,7 @@ import pickle
 import queue
 import struct
 import sys
+import threading
 from multiprocessing import queues, shared_memory
 from multiprocessing.reduction import ForkingPickler
 from types import FrameType
@@ -52,6 +53,10 @@ JOIN = "join"  # a JoinableQueue's join(): waits until every item put had its ta
 SLEEP = "sleep"  # a Condition's wait() begins: the process is a waiter (then releases the lock)
 WAKE = "wake"  # ... and goes on once a notify chose it (then re-acquires the lock)
 NOTIFY = "notify"  # notify(n) or notify_all(); the value is n, or None for all
+ARRIVE = "arrive"  # a Barrier's wait() begins: the last of its parties to arrive trips it
+TRY_ARRIVE = "try-arrive"  # a timed Barrier wait: unless it is the last, its time runs out and it breaks the barrier
+PASS = "pass"  # ... and goes on once the barrier tripped (or broke)
+BREAK = "break"  # a Barrier's abort()
 
 GO = b"g"
 ABORT = b"a"
@@ -197,7 +202,8 @@ class Channel:
 
 
 # What an unwinding worker must not do: take or wait for anything.
-_TAKES = frozenset((ACQUIRE, TRY_ACQUIRE, CHECKPOINT, WAIT, PUT, TRY_PUT, GET, TRY_GET, JOIN, SLEEP, WAKE))
+_TAKES = frozenset((ACQUIRE, TRY_ACQUIRE, CHECKPOINT, WAIT, PUT, TRY_PUT, GET, TRY_GET, JOIN, SLEEP, WAKE, ARRIVE,
+                    TRY_ARRIVE, PASS))
 
 _ACTIVE: Optional[Channel] = None
 
@@ -248,7 +254,7 @@ def module_locks(namespace: Dict[str, Any]) -> Dict[str, str]:
 
 _PLAIN = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range)
 _UNSUPPORTED = (
-    "Barrier", "Pool", "Process", "Connection",
+    "Pool", "Process", "Connection",
 )
 
 
@@ -277,9 +283,14 @@ def condition_identity(condition: Any) -> str:
     return "condition:" + lock_identity(condition._wait_semaphore)[0]
 
 
+def barrier_identity(barrier: Any) -> str:
+    """A key naming the same Barrier in every process: the semaphore of its inner lock."""
+    return "barrier:" + lock_identity(barrier._cond._lock)[0]
+
+
 # What control schedules, for the messages that refuse the rest.
 _CONTROLLED = ("Values, Arrays, shared memory, Manager dict/list/Value/Namespace/Array proxies, locks, "
-               "semaphores, events, queues and conditions")
+               "semaphores, events, queues, conditions and barriers")
 _MANAGER_QUEUES = ("Queue", "JoinableQueue")
 
 
@@ -304,6 +315,8 @@ def classify(value: Any, name: str) -> str:
         return "event"
     if isinstance(value, synchronize.Condition):
         return "condition"
+    if isinstance(value, synchronize.Barrier):
+        return "barrier"
     if isinstance(value, queues.Queue):  # JoinableQueue too
         if getattr(value, "_thread", None) is not None:
             # Its feeder thread would be running when the workers start (fork copies the
@@ -520,6 +533,73 @@ class ControlledCondition:
 
     def __repr__(self) -> str:
         return f"<controlled {self._label}>"
+
+
+class ControlledBarrier:
+    """A Barrier: ``wait()`` is a point at which the process arrives (the last of the
+    parties to arrive trips the barrier and runs its action) and a point that goes on once
+    the barrier tripped; the parent lets it go only then. ``abort()`` is a point; waiters
+    at a broken barrier raise BrokenBarrierError, as uncontrolled. A timed wait (or a
+    barrier made with a timeout) is modelled as a wait whose time ran out at once: unless
+    it is the last to arrive, it breaks the barrier. The arrival count lives in the real
+    barrier's shared memory, so each process gets its real index."""
+
+    def __init__(self, real: Any, key: str, label: str, channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._channel = channel
+
+    @property
+    def parties(self) -> int:
+        return int(self._real.parties)
+
+    @property
+    def n_waiting(self) -> int:
+        return int(self._read("n_waiting", lambda: self._real._count))
+
+    @property
+    def broken(self) -> bool:
+        return bool(self._read("broken", lambda: self._real._state == _BROKEN))
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        real, channel = self._real, self._channel
+        timed = timeout is not None or real._timeout is not None
+        channel.point(TRY_ARRIVE if timed else ARRIVE, self._key, f"{self._label}.wait()")
+        with real._cond:  # the barrier's own lock: nobody else runs now, it is free
+            if real._state == _BROKEN:
+                raise threading.BrokenBarrierError
+            index = real._count
+            last = index + 1 == real._parties
+            real._count = 0 if last else index + 1
+            if timed and not last:
+                real._state = _BROKEN  # the time ran out: the barrier breaks, as a real one does
+        channel.prev = index
+        if timed and not last:
+            raise threading.BrokenBarrierError
+        if last and real._action is not None:
+            real._action()
+        channel.point(PASS, self._key, self._label)
+        if real._state == _BROKEN:
+            raise threading.BrokenBarrierError
+        return int(index)
+
+    def abort(self) -> None:
+        self._channel.point(BREAK, self._key, f"{self._label}.abort()")
+        with self._real._cond:
+            self._real._state = _BROKEN
+
+    def _read(self, name: str, read: Callable[[], Any]) -> Any:
+        self._channel.point(READ, self._key, f"{self._label}.{name}")
+        result = read()
+        self._channel.prev = result
+        return result
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+_BROKEN = -2  # threading.Barrier's _state when broken
 
 
 class ControlledQueue:
@@ -965,6 +1045,8 @@ def instrument(value: Any, name: str, channel: Channel, locks: Dict[str, Control
         return ControlledEvent(value, event_identity(value), name, channel)
     if kind in ("queue", "simple-queue", "manager-queue"):
         return ControlledQueue(value, queue_identity(value), name, channel)
+    if kind == "barrier":
+        return ControlledBarrier(value, barrier_identity(value), name, channel)
     if kind == "condition":
         lock = _lock(value._lock, f"{name}.lock", channel, locks)
         return ControlledCondition(value, condition_identity(value), name, lock, channel)

@@ -17,10 +17,13 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .instrument import (
     ACQUIRE,
+    ARRIVE,
+    BREAK,
     CLEAR,
     GET,
     JOIN,
     NOTIFY,
+    PASS,
     PUT,
     READ,
     RELEASE,
@@ -28,6 +31,7 @@ from .instrument import (
     SLEEP,
     TASK_DONE,
     TRY_ACQUIRE,
+    TRY_ARRIVE,
     TRY_GET,
     TRY_PUT,
     UPDATE,
@@ -280,6 +284,50 @@ class ConditionResource(Resource):
         return f"waits to be notified on {self.label} ({others})"
 
 
+class BarrierResource(Resource):
+    """A Barrier of ``parties``: who has arrived in the current round, who may pass (their
+    round tripped, or the barrier broke), and whether it is broken."""
+
+    __slots__ = ("parties", "arrived", "passing", "broken")
+
+    def __init__(self, key: str, label: str, parties: int) -> None:
+        super().__init__(key, label)
+        self.parties = parties
+        self.arrived: List[int] = []
+        self.passing: Set[int] = set()
+        self.broken = False
+
+    def ready(self, process: int, op: Op) -> bool:
+        return op.kind != PASS or process in self.passing
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        kind = op.kind
+        if self.broken or kind == PASS:
+            self.passing.discard(process)
+            return
+        if kind in (ARRIVE, TRY_ARRIVE):
+            self.arrived.append(process)
+            if len(self.arrived) == self.parties:
+                self._release()
+            elif kind == TRY_ARRIVE:  # its time ran out: it breaks the barrier and does not wait
+                self.arrived.remove(process)
+                self.broken = True
+                self._release()
+        elif kind == BREAK:
+            self.broken = True
+            self._release()
+
+    def _release(self) -> None:
+        self.passing.update(self.arrived)
+        self.arrived = []
+
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
+        return f"{len(self.arrived)} of {self.parties} arrived"
+
+    def story(self, process: int, op: Optional[Op] = None) -> str:
+        return f"waits at {self.label}, {self.waiting_text(process, op)} (nobody else will come)"
+
+
 def _lock_waited_on(op: Op) -> Optional[str]:
     """The lock an operation waits for: the one it takes, or the one its object needs."""
     return op.key if op.kind in (ACQUIRE, TRY_ACQUIRE, RELEASE) else op.needs
@@ -296,6 +344,8 @@ for _kind in (PUT, TRY_PUT, GET, TRY_GET, TASK_DONE, JOIN):  # made from the sta
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: QueueResource(key, op.label, 0, 0, 0))
 for _kind in (SLEEP, WAKE, NOTIFY):
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: ConditionResource(key, op.label))
+for _kind in (ARRIVE, TRY_ARRIVE, PASS, BREAK):  # made from the start (engine.known_resources)
+    RESOURCES[_kind] = (lambda op: op.key, lambda key, op: BarrierResource(key, op.label, 0))
 _WITH_LOCK = (_lock_waited_on, lambda key, op: LockResource(key, f"the lock of {op.label}"))
 
 
