@@ -5,6 +5,7 @@ under the stress runner. Deterministic: the parent decides every interleaving.""
 
 from __future__ import annotations
 
+import multiprocessing
 import pathlib
 import threading
 
@@ -13,7 +14,7 @@ import pytest
 import racecourse
 from racecourse import catalogue
 from racecourse.control import Controller, explore, parse_schedule, replay
-from racecourse.control.instrument import ACQUIRE, Uncontrollable
+from racecourse.control.instrument import ACQUIRE, Channel, ControlledLock, Uncontrollable
 from racecourse.control.schedule import ScheduleError
 from racecourse.control.strategies import replaying
 from support import nothing_left_behind, scenario_file, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
@@ -373,3 +374,17 @@ def test_a_barrier_left_half_met_by_a_deadlock_is_reset_for_the_next_schedule(me
 def test_the_same_barrier_runs_uncontrolled_under_the_stress_runner():
     result = racecourse.stress(use("MARK_FIRST", BARRIERS), processes=2, ops=1, trials=3, start_method=METHODS[0])
     assert result.ok, result.report()
+
+
+def test_an_unwinding_worker_gives_back_only_a_lock_it_holds():
+    # A Condition's wait leaves its with block without the lock; while the workers unwind
+    # together, another may hold it, and a multiprocessing Lock released by a non-holder
+    # is released for that holder.
+    lock = multiprocessing.get_context(METHODS[0]).Lock()
+    holder = threading.Thread(target=lock.acquire)  # held by someone else (another thread)
+    holder.start()
+    holder.join()
+    channel = Channel(-1, -1)
+    channel.aborting = True
+    ControlledLock(lock, "sem:test", "lock", False, channel).release()
+    assert not lock.acquire(False)  # still held by its holder

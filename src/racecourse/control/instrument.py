@@ -394,6 +394,13 @@ class ControlledLock:
             self._real.release()
             raise
         if channel.aborting:
+            # Unwinding: give it back only if this process holds it. A multiprocessing Lock
+            # released by a process that does not hold it, while another does, is released
+            # for that other one (and its count goes wrong in this one): a Condition's
+            # wait leaves its with block without the lock, while other processes unwind too.
+            semlock = getattr(self._real, "_semlock", None)
+            if semlock is not None and not semlock._is_mine():
+                return
             try:
                 self._real.release()
             except (ValueError, AssertionError, RuntimeError):
