@@ -199,3 +199,21 @@ def got_and_left(tasks, got):
 
 LEFTOVERS = Scenario(id="put-if-empty", title="put if empty, then get", expect=Expect.RACY, build=build_leftovers,
                      worker=put_if_empty_then_get, check=got_and_left, defaults=_SIZE)
+
+
+def build_one_slot(share, ops):
+    return {"tasks": share.Queue(1), "handled": share.Value("i", 0, lock=False), "sent": 2 * ops}
+
+
+def two_through_one_slot(tasks, handled, index, ops):
+    if index == 0:
+        for task in range(2 * ops):
+            tasks.put(task)  # the second waits until the consumer made room
+    else:
+        for _ in range(2 * ops):
+            tasks.get()
+            handled.value += 1
+
+
+ONE_SLOT = Scenario(id="one-slot", title="two items through Queue(1)", expect=Expect.SAFE, build=build_one_slot,
+                    worker=two_through_one_slot, check=all_handled, defaults=_SIZE)

@@ -388,3 +388,20 @@ def test_an_unwinding_worker_gives_back_only_a_lock_it_holds():
     channel.aborting = True
     ControlledLock(lock, "sem:test", "lock", False, channel).release()
     assert not lock.acquire(False)  # still held by its holder
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_bounded_queue_is_proven_with_its_put_waiting_for_room(method):
+    scenario = use("ONE_SLOT", QUEUES)
+    proven(scenario, method)
+    waiting = []
+
+    def choose(run):  # the producer as long as it can: its second put finds the queue full
+        op = run.pending.get(0)
+        if op is not None and op.kind == "put" and 0 not in run.enabled:
+            waiting.append(run.sync.waiting_text(0, op))
+        return run.enabled[0]
+
+    with Controller(scenario, 2, 1, method) as controller:
+        assert controller.run(choose).correct
+    assert waiting == ["full (1 item)"]
