@@ -405,3 +405,24 @@ def test_a_bounded_queue_is_proven_with_its_put_waiting_for_room(method):
     with Controller(scenario, 2, 1, method) as controller:
         assert controller.run(choose).correct
     assert waiting == ["full (1 item)"]
+
+
+def test_a_manager_barrier_is_refused_with_one_line_naming_what_control_takes(tmp_path):
+    path = scenario_file(tmp_path, "manager_barrier.py", """
+        from racecourse import Expect, Scenario
+
+        def build(share):
+            return {"start": share.manager().Barrier(2)}
+
+        def worker(start):
+            start.wait()
+
+        MANAGER_BARRIER = Scenario(id="manager-barrier", title="a Manager's Barrier", expect=Expect.SAFE,
+                                   build=build, worker=worker, check=lambda start: None)
+    """)
+    with pytest.raises(Uncontrollable) as refused:
+        explore(catalogue.resolve_one(str(path)), processes=2, start_method=METHODS[0])
+    assert str(refused.value) == (
+        "start is a Manager 'Barrier' proxy, which racecourse cannot schedule; control takes SyncManager "
+        "dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore, Condition or Barrier: "
+        "share.Semaphore(n), share.Condition(), share.Barrier(n))")

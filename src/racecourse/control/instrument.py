@@ -345,8 +345,8 @@ def classify(value: Any, name: str) -> str:
             # explore schedules in which the shared state never moves.
             raise Uncontrollable(
                 f"{name} is a Manager {typeid!r} proxy, which racecourse cannot schedule; control takes "
-                "SyncManager dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore or "
-                "a Condition: share.Semaphore(n), share.Condition())"
+                "SyncManager dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore, "
+                "Condition or Barrier: share.Semaphore(n), share.Condition(), share.Barrier(n))"
             )
         return kind
     if type(value).__name__ in _UNSUPPORTED:
