@@ -251,35 +251,44 @@ def _restore_queue(queue: Any, kind: str, saved: List[Any]) -> Callable[[], None
 
 
 def _semaphores(shared: Shared, kinds: Dict[str, str]) -> Dict[str, Callable[[], Resource]]:
-    """The parent's model of each semaphore, event, queue and condition, as build made it
-    (its count, flag or length now is its initial one)."""
+    """The parent's model of each semaphore, as build made it (its count now is its initial one),
+    and of each event, queue, condition and barrier (:func:`_primitive_model`)."""
     made: Dict[str, Callable[[], Resource]] = {}
     for name, kind in kinds.items():
-        if kind in ("queue", "simple-queue", "manager-queue"):
-            value = shared[name]
-            key, length = queue_identity(value), len(queue_contents(value, kind))
-            unfinished = getattr(value, "_unfinished_tasks", None)
-            maxsize = getattr(value, "_maxsize", 0)
-            unbounded = maxsize >= vars(synchronize)["SEM_VALUE_MAX"]  # what Queue() takes for "no bound"
-            made[key] = functools.partial(
-                QueueResource, key, name, length, 0 if unbounded else maxsize,
-                length if kind == "manager-queue" else unfinished.get_value() if unfinished is not None else 0)
-        elif kind == "barrier":
-            key = barrier_identity(shared[name])
-            made[key] = functools.partial(BarrierResource, key, name, shared[name].parties)
-        elif kind == "condition":
-            key = condition_identity(shared[name])
-            made[key] = functools.partial(ConditionResource, key, name)
-        elif kind == "event":
-            key = event_identity(shared[name])
-            made[key] = functools.partial(EventResource, key, name, bool(shared[name].is_set()))
-        elif kind == "semaphore":
+        if kind == "semaphore":
             semaphore = shared[name]
             count = semaphore.get_value()
             bound = count if isinstance(semaphore, synchronize.BoundedSemaphore) else None
             made[lock_identity(semaphore)[0]] = functools.partial(
                 SemaphoreResource, lock_identity(semaphore)[0], name, count, bound)
+        else:
+            made.update(_primitive_model(name, shared[name], kind))
     return made
+
+
+def _primitive_model(name: str, value: Any, kind: str) -> Dict[str, Callable[[], Resource]]:
+    """The parent's model of one event, queue, condition or barrier as build made it (its
+    flag or length now is its initial one), by its key; nothing for other objects."""
+    if kind in ("queue", "simple-queue", "manager-queue"):
+        key, length = queue_identity(value), len(queue_contents(value, kind))
+        unfinished = getattr(value, "_unfinished_tasks", None)  # a JoinableQueue's tasks not done
+        maxsize = getattr(value, "_maxsize", 0)
+        unbounded = maxsize >= vars(synchronize)["SEM_VALUE_MAX"]  # what Queue() takes for "no bound"
+        if kind == "manager-queue":
+            tasks = length  # not visible through the proxy: the restore leaves one per item
+        else:
+            tasks = unfinished.get_value() if unfinished is not None else 0
+        return {key: functools.partial(QueueResource, key, name, length, 0 if unbounded else maxsize, tasks)}
+    if kind == "event":
+        key = event_identity(value)
+        return {key: functools.partial(EventResource, key, name, bool(value.is_set()))}
+    if kind == "condition":
+        key = condition_identity(value)
+        return {key: functools.partial(ConditionResource, key, name)}
+    if kind == "barrier":
+        key = barrier_identity(value)
+        return {key: functools.partial(BarrierResource, key, name, value.parties)}
+    return {}
 
 
 def _restore_block(block: Any, saved: bytes) -> Callable[[], None]:
