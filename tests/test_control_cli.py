@@ -128,7 +128,7 @@ def test_replay_of_a_safe_scenario_with_locks(capsys):
     (["replay", "raw-value", "--schedule", "0000"], "already finished"),
     (["replay", "raw-value", "--schedule", "01"], "ends after 2 steps"),
     (["replay", "raw-value", "--schedule", "010111"], "the run ended after 4"),
-    (["replay", "lock-value", "--schedule", "01"], "waits for a lock"),
+    (["replay", "lock-value", "--schedule", "01"], "acquire lock, cannot go on now (held by process 0)"),
     (["replay", "raw-value", "--schedule", "3x1:012012", "-p", "2"], "disagrees"),
     (["replay", "raw-value"], "--schedule"),
     (["play", "pool-map"], "program scenario"),

@@ -1,26 +1,50 @@
-"""Blocking primitives under control (so far: Semaphore and BoundedSemaphore): a racy use
+"""Blocking primitives under control (semaphores, Event, the queues, Condition, Barrier): a racy use
 found at the smallest size and replayed, a correct use proven complete, a deadlock told
 with holder and waiter, an over-release's ValueError; the same objects run uncontrolled
 under the stress runner. Deterministic: the parent decides every interleaving."""
 
 from __future__ import annotations
 
+import multiprocessing
 import pathlib
+import threading
 
 import pytest
 
 import racecourse
 from racecourse import catalogue
 from racecourse.control import Controller, explore, parse_schedule, replay
-from racecourse.control.instrument import ACQUIRE
-from support import start_methods
+from racecourse.control.instrument import ACQUIRE, Channel, ControlledLock, Uncontrollable
+from racecourse.control.schedule import ScheduleError
+from racecourse.control.strategies import replaying
+from support import nothing_left_behind, scenario_file, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
 
+pytestmark = pytest.mark.usefixtures("nothing_left_behind")
 METHODS = start_methods()
 USES = str(pathlib.Path(__file__).with_name("semaphore_uses.py"))
+EVENTS = str(pathlib.Path(__file__).with_name("event_uses.py"))
 
 
-def use(name):
-    return catalogue.resolve_one(f"{USES}:{name}")
+def use(name, uses=USES):
+    return catalogue.resolve_one(f"{uses}:{name}")
+
+
+def found_and_replayed(scenario, method, processes=2):
+    """Explore exhaustively; the first failure, after checking that replaying its schedule
+    gives the same outcome again."""
+    result = explore(scenario, processes=processes, start_method=method)
+    assert result.complete and result.first_failure is not None, result.outcomes
+    failure = result.first_failure
+    sized = parse_schedule(failure.sized)
+    with Controller(scenario, sized.processes, sized.ops, method) as controller:
+        assert replay(controller, sized.steps, failure.sized).outcome == failure.outcome
+    return result
+
+
+def proven(scenario, method, processes=2):
+    result = explore(scenario, processes=processes, start_method=method)
+    assert result.complete and result.failing == 0 and result.ok, result.outcomes
+    return result
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -77,3 +101,328 @@ def test_releasing_a_bounded_semaphore_too_often_raises_value_error_in_the_worke
 def test_the_same_semaphore_runs_uncontrolled_under_the_stress_runner():
     result = racecourse.stress(use("SEMAPHORE"), processes=3, ops=50, trials=2, start_method=METHODS[0])
     assert result.ok, result.report()
+
+
+# -- Event ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["EARLY", "MANAGER_EARLY"])
+@pytest.mark.parametrize("method", METHODS)
+def test_an_event_set_before_the_data_is_written_is_found_at_2x1_and_replayed(method, name):
+    result = found_and_replayed(use(name, EVENTS), method)
+    assert result.first_failure.outcome == "the reader saw 0"
+    assert set(result.outcomes) == {"the reader saw 0", "invariant holds"}
+
+
+@pytest.mark.parametrize("name", ["WRITTEN", "MANAGER_WRITTEN"])
+@pytest.mark.parametrize("method", METHODS)
+def test_an_event_set_after_the_write_is_proven_and_its_wait_blocks_until_set(method, name):
+    scenario = use(name, EVENTS)
+    result = proven(scenario, method)
+    assert result.schedules == 1  # the reader can only go once the writer is done
+    waiting = []
+
+    def choose(run):  # the reader first, while the event is not set: it cannot go
+        op = run.pending.get(1)
+        if op is not None and op.kind == "wait" and 1 not in run.enabled:
+            waiting.append(run.sync.waiting_text(1, op))
+        return run.enabled[0]
+
+    with Controller(scenario, 2, 1, method) as controller:
+        assert controller.run(choose).correct
+    assert waiting == ["not set: never set"] * 2  # before the writer's write and before its set
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_two_processes_waiting_for_each_others_event_is_a_deadlock_naming_both(method):
+    result = explore(use("CROSSED", EVENTS), processes=2, start_method=method)
+    assert result.complete and result.schedules == result.deadlocks == 1
+    assert [failure.deadlock for failure in result.failures] == [
+        "process 0 waits for ping (never set); process 1 waits for pong (never set)"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_timed_event_wait_is_a_try_that_sees_either_flag(method):
+    result = found_and_replayed(use("TIMED", EVENTS), method)
+    assert set(result.outcomes) == {"the event was not set yet", "invariant holds"}
+
+
+@pytest.mark.parametrize("name", ["WRITTEN", "MANAGER_WRITTEN"])
+def test_the_same_events_run_uncontrolled_under_the_stress_runner(name):
+    result = racecourse.stress(use(name, EVENTS), processes=2, ops=1, trials=3, start_method=METHODS[0])
+    assert result.ok, result.report()
+
+
+# -- Queue, SimpleQueue, JoinableQueue --------------------------------------------------
+
+QUEUES = str(pathlib.Path(__file__).with_name("queue_uses.py"))
+
+
+@pytest.mark.parametrize("kind", ["QUEUE", "SIMPLE", "MANAGER"])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_consumer_that_stops_at_an_empty_queue_loses_an_item_found_at_2x1_and_replayed(method, kind):
+    result = found_and_replayed(use(f"EMPTY_{kind}", QUEUES), method)
+    assert result.first_failure.outcome == "0 of 1 tasks handled"
+
+
+@pytest.mark.parametrize("kind", ["QUEUE", "SIMPLE", "MANAGER"])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_consumer_that_takes_every_item_sent_is_proven_and_its_get_waits_for_the_put(method, kind):
+    scenario = use(f"ALL_{kind}", QUEUES)
+    proven(scenario, method)
+    waiting = []
+
+    def choose(run):  # the consumer first, while the queue is empty: it cannot go
+        op = run.pending.get(1)
+        if op is not None and op.kind == "get" and 1 not in run.enabled:
+            waiting.append(run.sync.waiting_text(1, op))
+        return run.enabled[-1]
+
+    with Controller(scenario, 2, 1, method) as controller:
+        execution = controller.run(choose)
+    assert execution.correct and waiting == ["empty"]
+    assert [step.describe() for step in execution.steps][:2] == ["put tasks <- 0", "get tasks -> 0"]
+
+
+@pytest.mark.parametrize("name", ["EARLY_DONE", "MANAGER_EARLY_DONE"])
+@pytest.mark.parametrize("method", METHODS)
+def test_task_done_before_the_work_lets_join_return_early_found_at_2x1_and_replayed(method, name):
+    result = found_and_replayed(use(name, QUEUES), method)
+    assert result.first_failure.outcome == "join returned with 0 of 1 tasks handled"
+
+
+@pytest.mark.parametrize("name", ["DONE", "MANAGER_DONE"])
+@pytest.mark.parametrize("method", METHODS)
+def test_task_done_after_the_work_is_proven_with_join_waiting_for_it(method, name):
+    proven(use(name, QUEUES), method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_queue_deadlocks_name_who_waits_for_what(method):
+    everyone = explore(use("NOBODY_PUTS", QUEUES), processes=2, start_method=method)
+    assert everyone.complete and everyone.schedules == everyone.deadlocks == 1
+    assert everyone.first_failure.deadlock == ("process 0 waits for tasks to be non-empty (nobody else will put); "
+                                               "process 1 waits for tasks to be non-empty (nobody else will put)")
+    full = explore(use("FULL", QUEUES), processes=1, start_method=method)
+    assert full.first_failure.deadlock == "process 0 waits for room in slots, full (1 item) (nobody else will get)"
+    alone = explore(use("NO_CONSUMER", QUEUES), processes=1, start_method=method)
+    assert alone.first_failure.deadlock == (
+        "process 0 waits for the 1 unfinished task of tasks (nobody else will call task_done)")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_task_done_once_too_often_raises_value_error_in_the_worker(method):
+    result = explore(use("TOO_MANY_DONE", QUEUES), processes=1, start_method=method)
+    assert list(result.outcomes) == ["error in process 0: ValueError: task_done() called too many times"]
+    assert result.ok
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_which_item_a_get_finds_follows_from_the_schedule_alone(method):
+    # A real Queue.put hands the item to a feeder thread: a get right after a put could miss
+    # it, and two processes' items could reach the pipe in either order. Under control each
+    # put is in the pipe before the next step, so every replay of a schedule agrees.
+    scenario = use("EXCHANGE", QUEUES)
+    result = explore(scenario, processes=2, start_method=method)
+    assert result.complete
+    assert set(result.outcomes) == {"process 0 got 0, process 1 got 1", "process 0 got 1, process 1 got 0"}
+    with Controller(scenario, 2, 1, method) as controller:
+        for failure in result.failures:
+            sized = parse_schedule(failure.sized)
+            assert {replay(controller, sized.steps, failure.sized).outcome for _ in range(5)} == {failure.outcome}
+        crossed = parse_schedule("2x1:011001")  # both put (0, then 1), then process 1 gets first
+        outcomes = {replay(controller, crossed.steps, "2x1:011001").outcome for _ in range(5)}
+    assert outcomes == {"process 0 got 1, process 1 got 0"}
+
+
+@pytest.mark.parametrize("name", ["ALL_QUEUE", "ALL_SIMPLE", "ALL_MANAGER", "DONE", "MANAGER_DONE"])
+def test_the_same_queues_run_uncontrolled_under_the_stress_runner(name):
+    result = racecourse.stress(use(name, QUEUES), processes=2, ops=20, trials=2, start_method=METHODS[0])
+    assert result.ok, result.report()
+
+
+def test_a_queue_that_build_put_items_into_is_refused_with_one_line(tmp_path):
+    path = scenario_file(tmp_path, "prefilled.py", """
+        from racecourse import Expect, Scenario
+
+        def build(share):
+            tasks = share.Queue()
+            tasks.put(1)
+            return {"tasks": tasks}
+
+        def worker(tasks):
+            tasks.get()
+
+        PREFILLED = Scenario(id="prefilled", title="put in build", expect=Expect.SAFE, build=build, worker=worker,
+                             check=lambda tasks: None)
+    """)
+    with pytest.raises(Uncontrollable, match=r"^tasks is a Queue that build\(\) put items into, .* SimpleQueue"):
+        explore(catalogue.resolve_one(str(path)), processes=1, start_method=METHODS[0])
+    assert [thread.name for thread in threading.enumerate() if thread.name == "QueueFeederThread"] == []
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_leftover_items_unfinished_tasks_and_aborted_waits_do_not_reach_the_next_schedule(method):
+    scenario = use("LEFTOVERS", QUEUES)
+    result = explore(scenario, processes=2, start_method=method)
+    assert result.complete and result.deadlocks and "got 0 and 1, 2 left" in result.outcomes
+    with Controller(scenario, 2, 1, method) as controller:
+        for _ in range(2):  # each schedule after every other one: left items, a deadlock's aborted get
+            for failure in result.failures:
+                sized = parse_schedule(failure.sized)
+                execution = controller.run(replaying(sized.steps, failure.sized))
+                assert execution.outcome == failure.outcome
+
+
+def test_a_replay_that_names_a_process_waiting_on_an_empty_queue_says_why():
+    scenario = use("ALL_QUEUE", QUEUES)
+    with Controller(scenario, 2, 1, METHODS[0]) as controller:
+        with pytest.raises(ScheduleError, match=r"step 1 names process 1, but its next operation, get from tasks, "
+                                                r"cannot go on now \(empty\)"):
+            replay(controller, [1, 0, 0, 1], "1001")
+
+
+# -- Condition --------------------------------------------------------------------------
+
+CONDITIONS = str(pathlib.Path(__file__).with_name("condition_uses.py"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_condition_wait_under_if_takes_from_an_empty_buffer_at_3x1_and_the_replay_shows_it(method):
+    scenario = use("IF", CONDITIONS)
+    assert explore(scenario, processes=2, start_method=method).failing == 0  # one consumer: if is enough
+    result = found_and_replayed(scenario, method, processes=3)
+    assert result.first_failure.outcome == "took from an empty buffer (-1 items)"
+    steps = [step.describe() for step in result.first_failure.steps]
+    assert "ready.wait()" in steps and "woken on ready" in steps and "ready.notify()" in steps
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_condition_wait_under_while_is_proven_at_3x1(method):
+    proven(use("WHILE", CONDITIONS), method, processes=3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_wait_that_starts_after_the_only_notify_is_a_deadlock_naming_the_waiter(method):
+    result = explore(use("LOST_NOTIFY", CONDITIONS), processes=2, start_method=method)
+    assert result.complete and dict(result.outcomes) == {"deadlock": 1, "invariant holds": 1}
+    assert [failure.deadlock for failure in result.failures] == [
+        "process 1 waits to be notified on ready (nobody else will notify)"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_timed_condition_wait_releases_the_lock_and_times_out_without_a_notify(method):
+    result = explore(use("TIMED", CONDITIONS), processes=2, start_method=method)
+    assert result.complete and dict(result.outcomes) == {"the wait timed out": 3}
+    # The notifier may take the lock between the wait's release and its re-acquire:
+    with Controller(use("TIMED", CONDITIONS), 2, 1, method) as controller:
+        execution = replay(controller, [1, 1, 0, 0, 0, 1, 1, 1], "2x1:11000111")
+    assert [step.describe() for step in execution.steps][1:5] == [
+        "release ready.lock", "acquire ready.lock", "ready.notify()", "release ready.lock"]
+
+
+def test_the_same_condition_runs_uncontrolled_under_the_stress_runner():
+    result = racecourse.stress(use("WHILE", CONDITIONS), processes=3, ops=1, trials=3, start_method=METHODS[0])
+    assert result.ok, result.report()
+
+
+# -- Barrier ----------------------------------------------------------------------------
+
+BARRIERS = str(pathlib.Path(__file__).with_name("barrier_uses.py"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_marking_after_the_barrier_lets_a_process_count_too_early_found_at_2x1_and_replayed(method):
+    result = found_and_replayed(use("MEET_FIRST", BARRIERS), method)
+    assert result.first_failure.outcome == "a process counted 1 of 2 marks"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_marking_before_the_barrier_is_proven_and_each_process_gets_its_arrival_index(method):
+    proven(use("MARK_FIRST", BARRIERS), method)  # the check also wants the indexes 0 and 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_barrier_that_too_few_reach_is_a_deadlock_naming_the_waiters(method):
+    result = explore(use("TOO_FEW", BARRIERS), processes=2, start_method=method)
+    assert result.complete and result.deadlocks == result.schedules
+    assert {failure.deadlock for failure in result.failures} == {
+        "process 0 waits at start, 2 of 3 arrived (nobody else will come); "
+        "process 1 waits at start, 2 of 3 arrived (nobody else will come)"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_barrier_aborted_while_a_process_waits_raises_broken_barrier_error_there(method):
+    result = explore(use("ABORTED", BARRIERS), processes=2, start_method=method)
+    assert result.complete and dict(result.outcomes) == {"error in process 1: BrokenBarrierError: ": 2}
+    assert result.ok  # the scenario documents the error
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_barrier_left_half_met_by_a_deadlock_is_reset_for_the_next_schedule(method):
+    scenario = use("SOMETIMES", BARRIERS)
+    result = explore(scenario, processes=2, start_method=method)
+    assert result.complete and set(result.outcomes) == {
+        "deadlock", "arrival indexes [0, 1]", "arrival indexes [1, 0]"}
+    with Controller(scenario, 2, 1, method) as controller:
+        for _ in range(2):
+            for failure in result.failures + [result.first_failure]:
+                sized = parse_schedule(failure.sized)
+                assert controller.run(replaying(sized.steps, failure.sized)).outcome == failure.outcome
+
+
+def test_the_same_barrier_runs_uncontrolled_under_the_stress_runner():
+    result = racecourse.stress(use("MARK_FIRST", BARRIERS), processes=2, ops=1, trials=3, start_method=METHODS[0])
+    assert result.ok, result.report()
+
+
+def test_an_unwinding_worker_gives_back_only_a_lock_it_holds():
+    # A Condition's wait leaves its with block without the lock; while the workers unwind
+    # together, another may hold it, and a multiprocessing Lock released by a non-holder
+    # is released for that holder.
+    lock = multiprocessing.get_context(METHODS[0]).Lock()
+    holder = threading.Thread(target=lock.acquire)  # held by someone else (another thread)
+    holder.start()
+    holder.join()
+    channel = Channel(-1, -1)
+    channel.aborting = True
+    ControlledLock(lock, "sem:test", "lock", False, channel).release()
+    assert not lock.acquire(False)  # still held by its holder
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_bounded_queue_is_proven_with_its_put_waiting_for_room(method):
+    scenario = use("ONE_SLOT", QUEUES)
+    proven(scenario, method)
+    waiting = []
+
+    def choose(run):  # the producer as long as it can: its second put finds the queue full
+        op = run.pending.get(0)
+        if op is not None and op.kind == "put" and 0 not in run.enabled:
+            waiting.append(run.sync.waiting_text(0, op))
+        return run.enabled[0]
+
+    with Controller(scenario, 2, 1, method) as controller:
+        assert controller.run(choose).correct
+    assert waiting == ["full (1 item)"]
+
+
+def test_a_manager_barrier_is_refused_with_one_line_naming_what_control_takes(tmp_path):
+    path = scenario_file(tmp_path, "manager_barrier.py", """
+        from racecourse import Expect, Scenario
+
+        def build(share):
+            return {"start": share.manager().Barrier(2)}
+
+        def worker(start):
+            start.wait()
+
+        MANAGER_BARRIER = Scenario(id="manager-barrier", title="a Manager's Barrier", expect=Expect.SAFE,
+                                   build=build, worker=worker, check=lambda start: None)
+    """)
+    with pytest.raises(Uncontrollable) as refused:
+        explore(catalogue.resolve_one(str(path)), processes=2, start_method=METHODS[0])
+    assert str(refused.value) == (
+        "start is a Manager 'Barrier' proxy, which racecourse cannot schedule; control takes SyncManager "
+        "dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore, Condition or Barrier: "
+        "share.Semaphore(n), share.Condition(), share.Barrier(n))")

@@ -1,7 +1,7 @@
 """The parent's model of blocking objects and lost updates, without any process."""
 
-from racecourse.control.instrument import ACQUIRE, READ, RELEASE, TRY_ACQUIRE, WRITE, Op
-from racecourse.control.sync import LostUpdates, SyncState
+from racecourse.control.instrument import ACQUIRE, NOTIFY, READ, RELEASE, SLEEP, TRY_ACQUIRE, WAKE, WRITE, Op
+from racecourse.control.sync import ConditionResource, LostUpdates, SyncState
 
 
 def acquire(key, reentrant=False):
@@ -61,3 +61,21 @@ def test_a_write_after_a_stale_read_loses_the_other_process_s_update():
     same_value = LostUpdates(counts_updates=False)  # not a count: storing the same value loses nothing
     for number, (process, op, value) in enumerate([(0, read, 0), (1, read, 0), (1, write, 1), (0, write, 1)]):
         assert same_value.note(number, process, op, value) is None
+
+
+def test_which_waiter_a_condition_notify_wakes_is_left_to_the_schedule():
+    def op(kind):
+        return Op(kind, "condition:c", "c", None, False)
+
+    sync = SyncState({"condition:c": lambda: ConditionResource("condition:c", "c")})
+    for process in (0, 1):
+        sync.apply(process, op(SLEEP), None)
+    assert not sync.runnable(0, op(WAKE)) and not sync.runnable(1, op(WAKE))
+    sync.apply(2, op(NOTIFY), 1)  # notify(): one wake-up, either waiter may take it
+    assert sync.runnable(0, op(WAKE)) and sync.runnable(1, op(WAKE))
+    sync.apply(1, op(WAKE), None)
+    assert not sync.runnable(0, op(WAKE))
+    assert sync.deadlock_story({0: op(WAKE)}) == "process 0 waits to be notified on c (nobody else will notify)"
+    sync.apply(3, op(SLEEP), None)  # a waiter that came after the notify is not woken by it
+    sync.apply(2, op(NOTIFY), None)  # notify_all(): both waiting now
+    assert sync.runnable(0, op(WAKE)) and sync.runnable(3, op(WAKE))

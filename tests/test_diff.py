@@ -38,7 +38,8 @@ def test_module_lock_differs_at_the_step_where_the_lock_is_not_shared():
     assert result["schedule"] == "2x1:00110011"
     by_method = {entry["start_method"]: entry for entry in result["methods"]}
     assert by_method["fork"]["outcome"] is None and not by_method["fork"]["followed"]
-    assert "step 3 names process 1, but its next operation, acquire LOCK, waits for a lock" in by_method["fork"]["note"]
+    assert ("step 3 names process 1, but its next operation, acquire LOCK, cannot go on now (held by process 0)"
+            in by_method["fork"]["note"])
     for method in set(by_method) - {"fork"}:
         assert by_method[method]["outcome"] == "count=1 (expected 2, 1 lost)" and by_method[method]["ok"] is False
     assert "step 3 ran: process 1: acquire LOCK (own copy)" in result["first_difference"]

@@ -151,6 +151,25 @@ class Share:
         """A Semaphore whose release past its initial value raises ValueError."""
         return self.context.BoundedSemaphore(value)
 
+    def Event(self) -> Any:  # noqa: N802
+        return self.context.Event()
+
+    def Condition(self, lock: Any = None) -> Any:  # noqa: N802
+        return self.context.Condition(lock)
+
+    def Barrier(self, parties: int, action: Optional[Callable[[], Any]] = None,  # noqa: N802
+                timeout: Optional[float] = None) -> Any:
+        return self.context.Barrier(parties, action, timeout)
+
+    def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
+        return self.context.Queue(maxsize)
+
+    def JoinableQueue(self, maxsize: int = 0) -> Any:  # noqa: N802
+        return self.context.JoinableQueue(maxsize)
+
+    def SimpleQueue(self) -> Any:  # noqa: N802
+        return self.context.SimpleQueue()
+
     def shared_memory(self, size: int) -> shared_memory.SharedMemory:
         """A zero-filled ``SharedMemory`` block, unlinked when the run ends."""
         block = shared_memory.SharedMemory(create=True, size=size)

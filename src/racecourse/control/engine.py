@@ -22,6 +22,7 @@ import multiprocessing.synchronize as synchronize
 import os
 import select
 import traceback
+from queue import Empty
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from ..catalogue import worker_in_child
@@ -34,16 +35,32 @@ from ..workers import WorkerGroup
 from .instrument import (
     ABORT,
     ACQUIRE,
+    ARRIVE,
+    BREAK,
+    CLEAR,
     DONE,
+    GET,
     GO,
+    JOIN,
+    NOTIFY,
     OP,
     OP_LINE,
+    PASS,
+    PUT,
     QUIT,
     READ,
     RELEASE,
     RUN,
+    SET,
+    SLEEP,
+    TASK_DONE,
     TRY_ACQUIRE,
+    TRY_ARRIVE,
+    TRY_GET,
+    TRY_PUT,
     UPDATE,
+    WAIT,
+    WAKE,
     WRITE,
     Aborted,
     ControlledLock,
@@ -51,15 +68,29 @@ from .instrument import (
     Op,
     Uncontrollable,
     activate,
+    barrier_identity,
+    condition_identity,
+    event_identity,
     instrument_module_locks,
     lock_identity,
     module_locks,
+    queue_identity,
     read_command,
     read_message,
 )
 from .reach import Found, channel_for, find, instrument_found, refuse_module_globals, walk
 from .schedule import format_schedule
-from .sync import RESOURCES, LostUpdates, Resource, SemaphoreResource, SyncState
+from .sync import (
+    RESOURCES,
+    BarrierResource,
+    ConditionResource,
+    EventResource,
+    LostUpdates,
+    QueueResource,
+    Resource,
+    SemaphoreResource,
+    SyncState,
+)
 
 _new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
 
@@ -140,6 +171,12 @@ class _Snapshot:
                 self.restorers.append(_restore_namespace(value, value._callmethod("__getattribute__", ("__dict__",))))
             elif kind == "semaphore":
                 self.restorers.append(_restore_count(value, value.get_value()))
+            elif kind == "event":
+                self.restorers.append(value.set if value.is_set() else value.clear)
+            elif kind == "barrier":
+                self.restorers.append(functools.partial(_restore_barrier, value))
+            elif kind in ("queue", "simple-queue", "manager-queue"):
+                self.restorers.append(_restore_queue(value, kind, queue_contents(value, kind)))
 
     def restore(self) -> None:
         for restore in self.restorers:
@@ -161,16 +198,96 @@ def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
     return restore
 
 
+def _restore_barrier(barrier: Any) -> None:
+    """Nobody arrived, not broken (its state and count live in shared memory)."""
+    barrier._state = 0
+    barrier._count = 0
+
+
+def _drain(queue: Any, kind: str) -> List[Any]:
+    """Take every item out of a queue (each is in its pipe, or in its Manager's server)."""
+    items = []
+    if kind == "simple-queue":
+        while not queue.empty():
+            items.append(queue.get())
+        return items
+    while True:
+        try:
+            items.append(queue.get_nowait())
+        except Empty:
+            return items
+
+
+def queue_contents(queue: Any, kind: str) -> List[Any]:
+    """What a queue holds as build left it (a Queue's is empty: classify refuses one that
+    build put items into); the items are put back."""
+    if kind == "queue":
+        return []
+    items = _drain(queue, kind)
+    for item in items:
+        queue.put(item)
+    return items
+
+
+def _restore_queue(queue: Any, kind: str, saved: List[Any]) -> Callable[[], None]:
+    unfinished = getattr(queue, "_unfinished_tasks", None)  # a JoinableQueue's count of tasks not done
+    restore_unfinished = _restore_count(unfinished, unfinished.get_value()) if unfinished is not None else None
+
+    def restore() -> None:
+        _drain(queue, kind)
+        if restore_unfinished is not None:
+            restore_unfinished()
+        if kind == "manager-queue":  # its unfinished tasks back to none, then the saved items' own
+            try:
+                while True:
+                    queue.task_done()
+            except ValueError:
+                pass
+        for item in saved:
+            queue.put(item)
+    return restore
+
+
 def _semaphores(found: List[Found]) -> Dict[str, Callable[[], Resource]]:
-    """The parent's model of each semaphore, as build made it (its count now is its initial one)."""
+    """The parent's model of each semaphore, as build made it (its count now is its initial one),
+    and of each event, queue, condition and barrier (:func:`_primitive_model`)."""
     made: Dict[str, Callable[[], Resource]] = {}
-    for name, semaphore, kind, bookkeeping in found:
-        if kind == "semaphore" and not bookkeeping:
-            count = semaphore.get_value()
-            bound = count if isinstance(semaphore, synchronize.BoundedSemaphore) else None
-            made[lock_identity(semaphore)[0]] = functools.partial(
-                SemaphoreResource, lock_identity(semaphore)[0], name, count, bound)
+    for name, value, kind, bookkeeping in found:
+        if bookkeeping:
+            continue  # its operations are no scheduling points: the parent models nothing
+        if kind == "semaphore":
+            count = value.get_value()
+            bound = count if isinstance(value, synchronize.BoundedSemaphore) else None
+            made[lock_identity(value)[0]] = functools.partial(
+                SemaphoreResource, lock_identity(value)[0], name, count, bound)
+        else:
+            made.update(_primitive_model(name, value, kind))
     return made
+
+
+def _primitive_model(name: str, value: Any, kind: str) -> Dict[str, Callable[[], Resource]]:
+    """The parent's model of one event, queue, condition or barrier as build made it (its
+    flag or length now is its initial one), by its key; nothing for other objects."""
+    if kind in ("queue", "simple-queue", "manager-queue"):
+        key, length = queue_identity(value), len(queue_contents(value, kind))
+        unfinished = getattr(value, "_unfinished_tasks", None)  # a JoinableQueue's tasks not done
+        maxsize = getattr(value, "_maxsize", 0)
+        unbounded = maxsize >= vars(synchronize)["SEM_VALUE_MAX"]  # what Queue() takes for "no bound"
+        if kind == "manager-queue":
+            tasks = length  # not visible through the proxy: the restore leaves one per item
+        else:
+            tasks = unfinished.get_value() if unfinished is not None else 0
+        return {key: functools.partial(QueueResource, key, name, length, 0 if unbounded else maxsize, tasks)}
+    if kind == "event":
+        key = event_identity(value)
+        return {key: functools.partial(EventResource, key, name, bool(value.is_set()))}
+    if kind == "condition":
+        key = condition_identity(value)
+        return {key: functools.partial(ConditionResource, key, name)}
+    if kind == "barrier":
+        key = barrier_identity(value)
+        return {key: functools.partial(BarrierResource, key, name, value.parties)}
+    return {}
 
 
 def _restore_block(block: Any, saved: bytes) -> Callable[[], None]:
@@ -291,7 +408,8 @@ class Step:
             return label if value is None else f"{label} -> {value!r}"
         if kind in (ACQUIRE, RELEASE):
             return f"{kind} {label}"
-        return f"checkpoint {label}"
+        primitive = _PRIMITIVE_STEPS.get(kind)
+        return primitive(label, value) if primitive is not None else f"checkpoint {label}"
 
     def to_json(self, number: int) -> Dict[str, Any]:
         value = self.value if isinstance(self.value, (int, float, str, bool, type(None))) else repr(self.value)
@@ -307,7 +425,38 @@ def describe_op(op: Op) -> str:
         return f"try to acquire {label}"
     if kind == UPDATE:
         return label
-    return f"checkpoint {label}"
+    return _PRIMITIVE_OPS.get(kind, "checkpoint {label}").format(label=label)
+
+
+def _tried(what: str, failed: str) -> Callable[[str, Any], str]:
+    """How a try on a queue reads: its value is the item in a 1-tuple, or None if it failed."""
+    return lambda label, value: f"{what} {label}: {failed}" if value is None else f"{what} {label} -> {value[0]!r}"
+
+
+# How a step and a pending operation of a primitive read, by kind.
+_PRIMITIVE_STEPS: Dict[str, Callable[[str, Any], str]] = {
+    SET: lambda label, value: f"set {label}",
+    CLEAR: lambda label, value: f"clear {label}",
+    WAIT: lambda label, value: f"wait for {label}: set",
+    PUT: lambda label, value: f"put {label} <- {value!r}",
+    TRY_PUT: lambda label, value: f"try put {label}: full" if value is None else f"try put {label} <- {value[0]!r}",
+    GET: lambda label, value: f"get {label} -> {value!r}",
+    TRY_GET: _tried("try get", "empty"),
+    TASK_DONE: lambda label, value: label,
+    JOIN: lambda label, value: f"join {label}: every task done",
+    SLEEP: lambda label, value: label,
+    WAKE: lambda label, value: f"woken on {label}",
+    NOTIFY: lambda label, value: label,
+    ARRIVE: lambda label, value: f"{label} -> arrived {value}",
+    TRY_ARRIVE: lambda label, value: f"{label} (timed) -> arrived {value}",
+    PASS: lambda label, value: f"pass {label}",
+    BREAK: lambda label, value: label,
+}
+_PRIMITIVE_OPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}", PUT: "put into {label}",
+                  TRY_PUT: "try to put into {label}", GET: "get from {label}", TRY_GET: "try to get from {label}",
+                  TASK_DONE: "{label}", JOIN: "join {label}", SLEEP: "{label}", WAKE: "wait to be notified on {label}",
+                  NOTIFY: "{label}", ARRIVE: "{label}", TRY_ARRIVE: "{label} (timed)", PASS: "pass {label}",
+                  BREAK: "{label}"}
 
 
 class RunState:

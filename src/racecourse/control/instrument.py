@@ -20,9 +20,12 @@ import multiprocessing.sharedctypes as sharedctypes
 import multiprocessing.synchronize as synchronize
 import os
 import pickle
+import queue
 import struct
 import sys
-from multiprocessing import shared_memory
+import threading
+from multiprocessing import queues, shared_memory
+from multiprocessing.reduction import ForkingPickler
 from types import FrameType
 from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Tuple
 
@@ -38,6 +41,22 @@ ACQUIRE = "acquire"
 TRY_ACQUIRE = "try-acquire"  # acquire(False) or with a timeout: never waits in the model
 RELEASE = "release"
 CHECKPOINT = "checkpoint"
+SET = "set"  # an Event's set()
+CLEAR = "clear"  # an Event's clear()
+WAIT = "wait"  # an Event's wait() without a timeout: goes on once the event is set
+PUT = "put"  # a queue's put(): waits while a bounded queue is full
+TRY_PUT = "try-put"  # put_nowait() or put with a timeout: never waits in the model
+GET = "get"  # a queue's get(): waits while the queue is empty
+TRY_GET = "try-get"  # get_nowait() or get with a timeout: never waits, raises queue.Empty
+TASK_DONE = "task-done"  # a JoinableQueue's task_done()
+JOIN = "join"  # a JoinableQueue's join(): waits until every item put had its task_done()
+SLEEP = "sleep"  # a Condition's wait() begins: the process is a waiter (then releases the lock)
+WAKE = "wake"  # ... and goes on once a notify chose it (then re-acquires the lock)
+NOTIFY = "notify"  # notify(n) or notify_all(); the value is n, or None for all
+ARRIVE = "arrive"  # a Barrier's wait() begins: the last of its parties to arrive trips it
+TRY_ARRIVE = "try-arrive"  # a timed Barrier wait: unless it is the last, its time runs out and it breaks the barrier
+PASS = "pass"  # ... and goes on once the barrier tripped (or broke)
+BREAK = "break"  # a Barrier's abort()
 
 GO = b"g"
 ABORT = b"a"
@@ -49,7 +68,7 @@ QUIT = b"q"
 class Op(NamedTuple):
     """A visible operation a worker is about to perform, as the parent sees it."""
 
-    kind: str  # READ, WRITE, UPDATE, ACQUIRE, TRY_ACQUIRE, RELEASE or CHECKPOINT
+    kind: str  # READ, WRITE, UPDATE, ACQUIRE, TRY_ACQUIRE, RELEASE, CHECKPOINT, or a primitive's own kind
     key: str  # what it touches: the memory, or the lock it takes or gives back
     label: str  # how a person reads it: "counter.value", "lock"
     needs: Optional[str]  # the key of a lock that must be free (or the process's own) to go on
@@ -160,7 +179,7 @@ class Channel:
 
     def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> None:
         if self.aborting:  # unwinding an abandoned schedule: release what is held, take nothing
-            if kind in (ACQUIRE, TRY_ACQUIRE, CHECKPOINT):
+            if kind in _TAKES:
                 raise Aborted()
             return
         write_message(self.messages, (OP, self.prev, kind, key, label, needs, reentrant, self._line()))
@@ -181,6 +200,10 @@ class Channel:
             frame = frame.f_back
         return frame.f_lineno if frame is not None else None
 
+
+# What an unwinding worker must not do: take or wait for anything.
+_TAKES = frozenset((ACQUIRE, TRY_ACQUIRE, CHECKPOINT, WAIT, PUT, TRY_PUT, GET, TRY_GET, JOIN, SLEEP, WAKE, ARRIVE,
+                    TRY_ARRIVE, PASS))
 
 _ACTIVE: Optional[Channel] = None
 
@@ -231,7 +254,7 @@ def module_locks(namespace: Dict[str, Any]) -> Dict[str, str]:
 
 _PLAIN = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range)
 _UNSUPPORTED = (
-    "Queue", "JoinableQueue", "SimpleQueue", "Event", "Condition", "Barrier", "Pool", "Process", "Connection",
+    "Pool", "Process", "Connection",
 )
 
 
@@ -243,6 +266,32 @@ _SYNC_MANAGER_KINDS = {
     (managers.NamespaceProxy, "Namespace"): "manager-namespace",
     (managers.ArrayProxy, "Array"): "manager-array",
 }
+
+
+def event_identity(event: Any) -> str:
+    """A key naming the same Event in every process: its Manager token, or its flag's semaphore."""
+    return lock_identity(event if isinstance(event, managers.BaseProxy) else event._flag)[0]
+
+
+def queue_identity(queue: Any) -> str:
+    """A key naming the same queue in every process: its Manager token, or its read lock's semaphore."""
+    return "queue:" + lock_identity(queue if isinstance(queue, managers.BaseProxy) else queue._rlock)[0]
+
+
+def condition_identity(condition: Any) -> str:
+    """A key naming the same Condition in every process (its lock has a key of its own)."""
+    return "condition:" + lock_identity(condition._wait_semaphore)[0]
+
+
+def barrier_identity(barrier: Any) -> str:
+    """A key naming the same Barrier in every process: the semaphore of its inner lock."""
+    return "barrier:" + lock_identity(barrier._cond._lock)[0]
+
+
+# What control schedules, for the messages that refuse the rest.
+_CONTROLLED = ("Values, Arrays, shared memory, Manager dict/list/Value/Namespace/Array proxies, locks, "
+               "semaphores, events, queues, conditions and barriers")
+_MANAGER_QUEUES = ("Queue", "JoinableQueue")
 
 
 def classify(value: Any, name: str) -> str:
@@ -262,8 +311,33 @@ def classify(value: Any, name: str) -> str:
         return "lock"
     if isinstance(value, synchronize.Semaphore):  # BoundedSemaphore too
         return "semaphore"
+    if isinstance(value, synchronize.Event):
+        return "event"
+    if isinstance(value, synchronize.Condition):
+        return "condition"
+    if isinstance(value, synchronize.Barrier):
+        return "barrier"
+    if isinstance(value, queues.Queue):  # JoinableQueue too
+        if getattr(value, "_thread", None) is not None:
+            # Its feeder thread would be running when the workers start (fork copies the
+            # process, threads and all, from one thread only), and what it still holds is
+            # not in the pipe yet: nothing racecourse could snapshot. The thread is stopped
+            # here, so that nothing outlives the refusal.
+            value.close()
+            value.join_thread()
+            raise Uncontrollable(
+                f"{name} is a Queue that build() put items into, which racecourse cannot reset between "
+                "schedules; put them in the workers, or share a SimpleQueue (whose put is immediate)"
+            )
+        return "queue"
+    if isinstance(value, queues.SimpleQueue):
+        return "simple-queue"
     if isinstance(value, managers.BaseProxy):
         typeid = value._token.typeid
+        if isinstance(value, managers.EventProxy) and typeid == "Event":
+            return "event"
+        if typeid in _MANAGER_QUEUES and hasattr(value, "get_nowait"):
+            return "manager-queue"
         kind = _SYNC_MANAGER_KINDS.get((type(value), typeid))
         if kind is None:
             # A custom Manager (remote-manager's counter): its workers usually connect and
@@ -271,14 +345,14 @@ def classify(value: Any, name: str) -> str:
             # explore schedules in which the shared state never moves.
             raise Uncontrollable(
                 f"{name} is a Manager {typeid!r} proxy, which racecourse cannot schedule; control takes "
-                "SyncManager dict/list/Value/Namespace/Array proxies and locks (a Semaphore: share.Semaphore(n))"
+                "SyncManager dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore, "
+                "Condition or Barrier: share.Semaphore(n), share.Condition(), share.Barrier(n))"
             )
         return kind
     if type(value).__name__ in _UNSUPPORTED:
         raise Uncontrollable(
             f"{name} is a {type(value).__name__}, which can wait or communicate where racecourse "
-            "does not look; control schedules Values, Arrays, shared memory, Manager "
-            "dict/list/Value/Namespace/Array proxies, locks and semaphores"
+            f"does not look; control schedules {_CONTROLLED}"
         )
     if isinstance(value, _PLAIN):
         return "plain"
@@ -320,6 +394,13 @@ class ControlledLock:
             self._real.release()
             raise
         if channel.aborting:
+            # Unwinding: give it back only if this process holds it. A multiprocessing Lock
+            # released by a process that does not hold it, while another does, is released
+            # for that other one (and its count goes wrong in this one): a Condition's
+            # wait leaves its with block without the lock, while other processes unwind too.
+            semlock = getattr(self._real, "_semlock", None)
+            if semlock is not None and not semlock._is_mine():
+                return
             try:
                 self._real.release()
             except (ValueError, AssertionError, RuntimeError):
@@ -335,6 +416,344 @@ class ControlledLock:
 
     def __repr__(self) -> str:
         return f"<controlled {self._label}>"
+
+
+class ControlledEvent:
+    """An Event (or a Manager's Event): ``set`` and ``clear`` are points, ``is_set`` a read,
+    and ``wait()`` a point the parent lets go only once the event is set, so the real
+    event is never waited on. ``wait(timeout)`` is modelled as a try: it returns the flag
+    as it is, without letting time pass."""
+
+    def __init__(self, real: Any, key: str, label: str, channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._channel = channel
+
+    def is_set(self) -> bool:
+        return self._read(f"{self._label}.is_set()")
+
+    def set(self) -> None:
+        self._channel.point(SET, self._key, self._label)
+        self._real.set()
+
+    def clear(self) -> None:
+        self._channel.point(CLEAR, self._key, self._label)
+        self._real.clear()
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        if timeout is not None:
+            return self._read(f"{self._label}.wait({timeout!r})")
+        self._channel.point(WAIT, self._key, self._label)
+        if not self._real.is_set():
+            raise RuntimeError(f"racecourse: {self._label} was cleared by something the controller does not see")
+        self._channel.prev = True
+        return True
+
+    def _read(self, label: str) -> bool:
+        self._channel.point(READ, self._key, label)
+        result = bool(self._real.is_set())
+        self._channel.prev = result
+        return result
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+class ControlledCondition:
+    """A Condition: its lock is a :class:`ControlledLock`; ``wait()`` makes the process a
+    waiter (a point), releases the lock (points), goes on once a notify chose it (a point
+    the parent lets go only then) and re-acquires the lock (points). ``notify`` and
+    ``notify_all`` are points. Which waiters a notify wakes is the parent's to schedule, as
+    with a real multiprocessing Condition, where any waiting process may take the wake-up.
+    ``wait(timeout)`` is modelled as a wait whose time ran out at once: the lock released
+    and re-acquired, no notify waited for, False returned."""
+
+    def __init__(self, real: Any, key: str, label: str, lock: "ControlledLock", channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._lock = lock
+        self._channel = channel
+
+    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
+        return self._lock.acquire(block, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def _owned(self, message: str) -> int:
+        """How many times this process holds the lock; AssertionError, as uncontrolled, if not."""
+        semlock = self._real._lock._semlock
+        if not semlock._is_mine():
+            raise AssertionError(message)
+        return int(semlock._count())
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        depth = self._owned("must acquire() condition before using wait()")
+        lock, channel = self._lock, self._channel
+        if timeout is None:
+            channel.point(SLEEP, self._key, f"{self._label}.wait()", lock._key, lock._reentrant)
+        for _ in range(depth):
+            lock.release()
+        if timeout is None:
+            channel.point(WAKE, self._key, self._label)
+        taken = 0
+        try:
+            for _ in range(depth):
+                lock.acquire()
+                taken += 1
+        except Aborted:  # unwinding: give back what this wait took again
+            for _ in range(taken):
+                lock._real.release()
+            raise
+        return timeout is None
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: Optional[float] = None) -> Any:
+        result = predicate()
+        if timeout is not None:  # one try, as for wait(timeout)
+            if not result:
+                self.wait(timeout)
+                result = predicate()
+            return result
+        while not result:
+            self.wait()
+            result = predicate()
+        return result
+
+    def notify(self, n: int = 1) -> None:
+        self._notify(n, f"{self._label}.notify({n})" if n != 1 else f"{self._label}.notify()")
+
+    def notify_all(self) -> None:
+        self._notify(None, f"{self._label}.notify_all()")
+
+    def _notify(self, n: Optional[int], label: str) -> None:
+        self._owned("lock is not owned")
+        self._channel.point(NOTIFY, self._key, label, self._lock._key, self._lock._reentrant)
+        self._channel.prev = n  # tells the parent how many it may wake
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+class ControlledBarrier:
+    """A Barrier: ``wait()`` is a point at which the process arrives (the last of the
+    parties to arrive trips the barrier and runs its action) and a point that goes on once
+    the barrier tripped; the parent lets it go only then. ``abort()`` is a point; waiters
+    at a broken barrier raise BrokenBarrierError, as uncontrolled. A timed wait (or a
+    barrier made with a timeout) is modelled as a wait whose time ran out at once: unless
+    it is the last to arrive, it breaks the barrier. The arrival count lives in the real
+    barrier's shared memory, so each process gets its real index."""
+
+    def __init__(self, real: Any, key: str, label: str, channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._channel = channel
+
+    @property
+    def parties(self) -> int:
+        return int(self._real.parties)
+
+    @property
+    def n_waiting(self) -> int:
+        return int(self._read("n_waiting", lambda: self._real._count))
+
+    @property
+    def broken(self) -> bool:
+        return bool(self._read("broken", lambda: self._real._state == _BROKEN))
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        real, channel = self._real, self._channel
+        timed = timeout is not None or real._timeout is not None
+        channel.point(TRY_ARRIVE if timed else ARRIVE, self._key, f"{self._label}.wait()")
+        with real._cond:  # the barrier's own lock: nobody else runs now, it is free
+            if real._state == _BROKEN:
+                raise threading.BrokenBarrierError
+            index = real._count
+            last = index + 1 == real._parties
+            real._count = 0 if last else index + 1
+            if timed and not last:
+                real._state = _BROKEN  # the time ran out: the barrier breaks, as a real one does
+        channel.prev = index
+        if timed and not last:
+            raise threading.BrokenBarrierError
+        if last and real._action is not None:
+            real._action()
+        channel.point(PASS, self._key, self._label)
+        if real._state == _BROKEN:
+            raise threading.BrokenBarrierError
+        return int(index)
+
+    def abort(self) -> None:
+        self._channel.point(BREAK, self._key, f"{self._label}.abort()")
+        with self._real._cond:
+            self._real._state = _BROKEN
+
+    def _read(self, name: str, read: Callable[[], Any]) -> Any:
+        self._channel.point(READ, self._key, f"{self._label}.{name}")
+        result = read()
+        self._channel.prev = result
+        return result
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+_BROKEN = -2  # threading.Barrier's _state when broken
+
+
+class ControlledQueue:
+    """A Queue, JoinableQueue, SimpleQueue or a Manager's Queue: each put, get, task_done and
+    join is a point, ``qsize``/``empty``/``full`` reads. The parent models the queue's
+    length (and its unfinished tasks) and lets a get go only when an item is there, a put
+    only when a bounded queue has room, a join only when every task is done; so the real
+    call here never waits. ``get_nowait`` and a get or put with a timeout are tries.
+
+    A put writes the item into the queue's pipe before the worker reports its next
+    operation: a real Queue.put hands it to a feeder thread, and then a get right after the
+    put might not find it yet, and items from two processes could reach the pipe in either
+    order. Under control the outcome must follow from the schedule alone.
+    """
+
+    def __init__(self, real: Any, key: str, label: str, channel: Channel) -> None:
+        self._real = real
+        self._key = key
+        self._label = label
+        self._channel = channel
+        self._manager = isinstance(real, managers.BaseProxy)
+        self._simple = isinstance(real, queues.SimpleQueue)
+
+    def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        waits = block and timeout is None
+        channel = self._channel
+        channel.point(PUT if waits else TRY_PUT, self._key, self._label)
+        if self._manager:
+            try:
+                self._real.put_nowait(item)
+            except queue.Full:
+                if waits:
+                    raise RuntimeError(f"racecourse: {self._label} is a bounded Manager queue, whose size "
+                                       "racecourse cannot see: share.Queue(maxsize) is modelled") from None
+                raise
+        elif not self._simple and not self._real._sem.acquire(False):
+            if waits:
+                raise RuntimeError(f"racecourse: {self._label} was filled by something the controller does not see")
+            raise queue.Full
+        else:
+            self._write(item)
+        channel.prev = item if waits else (item,)
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item, False)
+
+    def _write(self, item: Any) -> None:
+        """Write ``item`` into the pipe now, as SimpleQueue.put does (and count it as a
+        JoinableQueue's unfinished task)."""
+        real: Any = self._real
+        data = bytes(ForkingPickler.dumps(item))
+        _check_room(real._writer.fileno(), len(data), self._label)
+        with real._wlock:
+            real._writer.send_bytes(data)
+        unfinished = getattr(real, "_unfinished_tasks", None)  # a JoinableQueue's tasks not yet done
+        if unfinished is not None:
+            with real._cond:
+                unfinished.release()
+
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        waits = block and timeout is None
+        channel = self._channel
+        channel.point(GET if waits else TRY_GET, self._key, self._label)
+        if self._simple:
+            if self._real.empty():
+                if waits:
+                    raise RuntimeError(f"racecourse: {self._label} was emptied by something the controller "
+                                       "does not see")
+                raise queue.Empty
+            item = self._real.get()
+        else:
+            try:
+                item = self._real.get_nowait()
+            except queue.Empty:
+                if waits:
+                    raise RuntimeError(f"racecourse: {self._label} was emptied by something the controller "
+                                       "does not see") from None
+                raise
+        channel.prev = item if waits else (item,)
+        return item
+
+    def get_nowait(self) -> Any:
+        return self.get(False)
+
+    def task_done(self) -> None:
+        self._joinable("task_done")
+        self._channel.point(TASK_DONE, self._key, f"{self._label}.task_done()")
+        self._real.task_done()  # raises ValueError when called too many times, as uncontrolled
+
+    def join(self) -> None:
+        self._joinable("join")
+        self._channel.point(JOIN, self._key, self._label)
+        if not self._manager and not self._real._unfinished_tasks._semlock._is_zero():
+            raise RuntimeError(f"racecourse: {self._label} got items from something the controller does not see")
+        self._real.join()
+
+    def _joinable(self, name: str) -> None:
+        if not hasattr(self._real, name):  # a plain Queue: no point, the AttributeError it would raise
+            raise AttributeError(f"{type(self._real).__name__!r} object has no attribute {name!r}")
+
+    def qsize(self) -> int:
+        return int(self._read("qsize", self._real.qsize))
+
+    def empty(self) -> bool:
+        return bool(self._read("empty", self._real.empty))
+
+    def full(self) -> bool:
+        return bool(self._read("full", self._real.full))
+
+    def _read(self, name: str, call: Callable[[], Any]) -> Any:
+        self._channel.point(READ, self._key, f"{self._label}.{name}()")
+        result = call()
+        self._channel.prev = result
+        return result
+
+    # The pipe stays open for the next schedule: closing is left to racecourse.
+    def close(self) -> None:
+        pass
+
+    def join_thread(self) -> None:
+        pass
+
+    def cancel_join_thread(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<controlled {self._label}>"
+
+
+def _check_room(fd: int, size: int, label: str) -> None:
+    """Refuse a put that would fill the pipe: written at once, it would wait for a get that
+    only the parent can allow (a real Queue's feeder thread waits instead). Linux only: the
+    size of a pipe and what it holds are read with fcntl and ioctl there."""
+    if not sys.platform.startswith("linux"):
+        return
+    import array
+    import fcntl
+    import termios
+
+    held = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, held)
+    capacity = fcntl.fcntl(fd, getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    if held[0] + size + 4 > capacity:  # 4: send_bytes's length header
+        raise RuntimeError(
+            f"racecourse: {label} would hold more than its pipe's {capacity} bytes; under control each put "
+            "writes its item into the pipe at once, so a queue's items must fit in it"
+        )
 
 
 class ControlledValue:
@@ -629,6 +1048,15 @@ def instrument(value: Any, name: str, channel: Channel, locks: Dict[str, Control
         return ControlledSharedMemory(value, name, channel)
     if kind == "lock" or kind == "semaphore":  # the same two points; the parent models the count
         return _lock(value, name, channel, locks)
+    if kind == "event":
+        return ControlledEvent(value, event_identity(value), name, channel)
+    if kind in ("queue", "simple-queue", "manager-queue"):
+        return ControlledQueue(value, queue_identity(value), name, channel)
+    if kind == "barrier":
+        return ControlledBarrier(value, barrier_identity(value), name, channel)
+    if kind == "condition":
+        lock = _lock(value._lock, f"{name}.lock", channel, locks)
+        return ControlledCondition(value, condition_identity(value), name, lock, channel)
     if kind == "manager-value":
         return ControlledValue(value, name, channel, read=value.get, write=value.set)
     if kind in ("manager-dict", "manager-list", "manager-array"):

@@ -42,8 +42,8 @@ def replaying(steps: Sequence[int], text: str) -> Chooser:
         process = steps[position]
         if process not in run.enabled:
             if process in run.pending:
-                next_op = describe_op(run.pending[process])
-                why = f"its next operation, {next_op}, waits for a lock held by another process"
+                op = run.pending[process]
+                why = f"its next operation, {describe_op(op)}, cannot go on now ({run.sync.waiting_text(process, op)})"
             else:
                 why = "it has already finished"
             raise ScheduleError(f"schedule {text!r}: step {position + 1} names process {process}, but {why}")

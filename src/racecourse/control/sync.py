@@ -13,9 +13,33 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .instrument import ACQUIRE, READ, RELEASE, TRY_ACQUIRE, UPDATE, WRITE, Op
+from .instrument import (
+    ACQUIRE,
+    ARRIVE,
+    BREAK,
+    CLEAR,
+    GET,
+    JOIN,
+    NOTIFY,
+    PASS,
+    PUT,
+    READ,
+    RELEASE,
+    SET,
+    SLEEP,
+    TASK_DONE,
+    TRY_ACQUIRE,
+    TRY_ARRIVE,
+    TRY_GET,
+    TRY_PUT,
+    UPDATE,
+    WAIT,
+    WAKE,
+    WRITE,
+    Op,
+)
 
 
 class Resource:
@@ -43,11 +67,11 @@ class Resource:
         lock taken twice), "?" when nobody is known to."""
         return "?"
 
-    def waiting_text(self, process: int) -> str:
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
         """Why ``process`` cannot go on, in the words of ``play``: "held by process 1"."""
         return f"held by process {self.blocker(process)}"
 
-    def story(self, process: int) -> str:
+    def story(self, process: int, op: Optional[Op] = None) -> str:
         """Why ``process`` cannot go on, in the words of a deadlock report."""
         return f"waits for {self.label} (held by {self.blocker(process)})"
 
@@ -91,7 +115,7 @@ class LockResource(Resource):
             return "?"
         return "itself" if self.holder == process else f"process {self.holder}"
 
-    def waiting_text(self, process: int) -> str:
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
         return f"held by process {'?' if self.holder is None else self.holder}"
 
     def held(self) -> Optional[int]:
@@ -134,8 +158,174 @@ class SemaphoreResource(Resource):
             return "nobody: its count is 0"
         return ", ".join("itself" if taker == process else f"process {taker}" for taker in takers)
 
-    def waiting_text(self, process: int) -> str:
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
         return f"count 0, held by {self.blocker(process)}"
+
+
+class EventResource(Resource):
+    """An Event: a wait goes on only once the flag is set. Nobody holds an event; what stands
+    in the way of a waiter is that nobody set it, or who cleared it last."""
+
+    __slots__ = ("flag", "cleared_by")
+
+    def __init__(self, key: str, label: str, flag: bool) -> None:
+        super().__init__(key, label)
+        self.flag = flag
+        self.cleared_by: Optional[int] = None
+
+    def ready(self, process: int, op: Op) -> bool:
+        return op.kind != WAIT or self.flag
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        if op.kind == SET:
+            self.flag = True
+        elif op.kind == CLEAR:
+            self.flag = False
+            self.cleared_by = process
+
+    def _why(self, process: int) -> str:
+        if self.cleared_by is None:
+            return "never set"
+        return f"cleared by {'itself' if self.cleared_by == process else f'process {self.cleared_by}'}"
+
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
+        return f"not set: {self._why(process)}"
+
+    def story(self, process: int, op: Optional[Op] = None) -> str:
+        return f"waits for {self.label} ({self._why(process)})"
+
+
+class QueueResource(Resource):
+    """A queue: how many items it holds and how many of them still wait for their
+    task_done(). A get waits while it is empty, a put while a bounded queue is full, a join
+    until no task is unfinished. A try succeeded when its value is not None."""
+
+    __slots__ = ("length", "maxsize", "unfinished")
+
+    def __init__(self, key: str, label: str, length: int, maxsize: int, unfinished: int) -> None:
+        super().__init__(key, label)
+        self.length = length
+        self.maxsize = maxsize  # 0: unbounded
+        self.unfinished = unfinished
+
+    def ready(self, process: int, op: Op) -> bool:
+        if op.kind == GET:
+            return self.length > 0
+        if op.kind == PUT:
+            return not self.maxsize or self.length < self.maxsize
+        if op.kind == JOIN:
+            return not self.unfinished
+        return True  # a try, a task_done
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        kind = op.kind
+        if kind == PUT or (kind == TRY_PUT and value is not None):
+            self.length += 1
+            self.unfinished += 1
+        elif kind == GET or (kind == TRY_GET and value is not None):
+            self.length -= 1
+        elif kind == TASK_DONE and self.unfinished:  # one too many raises ValueError, changes nothing
+            self.unfinished -= 1
+
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
+        kind = op.kind if op is not None else GET
+        if kind == JOIN:
+            return f"{self.unfinished} unfinished task{'s' if self.unfinished != 1 else ''}"
+        return f"full ({self.length} item{'s' if self.length != 1 else ''})" if kind == PUT else "empty"
+
+    def story(self, process: int, op: Optional[Op] = None) -> str:
+        kind = op.kind if op is not None else GET
+        if kind == JOIN:
+            return f"waits for the {self.waiting_text(process, op)} of {self.label} (nobody else will call task_done)"
+        if kind == PUT:
+            return f"waits for room in {self.label}, {self.waiting_text(process, op)} (nobody else will get)"
+        return f"waits for {self.label} to be non-empty (nobody else will put)"
+
+
+class ConditionResource(Resource):
+    """A Condition's waiters and the wake-ups its notifies left for them. A notify(n) at a
+    moment when w processes wait (and t wake-ups are still untaken) leaves min(n, w - t)
+    wake-ups that only those w may take; which of them takes one is the schedule's choice,
+    as in a real multiprocessing Condition. A waiter takes the oldest wake-up open to it
+    (each later notify is open to every process an earlier one was)."""
+
+    __slots__ = ("waiting", "wakeups", "notified")
+
+    def __init__(self, key: str, label: str) -> None:
+        super().__init__(key, label)
+        self.waiting: List[int] = []
+        self.wakeups: List[Tuple[Set[int], int]] = []  # per notify: who may take them, how many left
+        self.notified = False  # whether any notify happened: for the deadlock story
+
+    def ready(self, process: int, op: Op) -> bool:
+        return op.kind != WAKE or any(process in open_to for open_to, _ in self.wakeups)
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        if op.kind == SLEEP:
+            self.waiting.append(process)
+        elif op.kind == NOTIFY:
+            self.notified = True
+            untaken = len(self.waiting) - sum(left for _, left in self.wakeups)
+            count = untaken if value is None else min(value, untaken)
+            if count > 0:
+                self.wakeups.append((set(self.waiting), count))
+        elif op.kind == WAKE:
+            self.waiting.remove(process)
+            taken = next(i for i, (open_to, _) in enumerate(self.wakeups) if process in open_to)
+            open_to, left = self.wakeups[taken]
+            self.wakeups[taken] = (open_to, left - 1)
+            self.wakeups = [(who - {process}, left) for who, left in self.wakeups if left]
+
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
+        return "not notified"
+
+    def story(self, process: int, op: Optional[Op] = None) -> str:
+        others = "nobody else will notify" if self.notified else "never notified"
+        return f"waits to be notified on {self.label} ({others})"
+
+
+class BarrierResource(Resource):
+    """A Barrier of ``parties``: who has arrived in the current round, who may pass (their
+    round tripped, or the barrier broke), and whether it is broken."""
+
+    __slots__ = ("parties", "arrived", "passing", "broken")
+
+    def __init__(self, key: str, label: str, parties: int) -> None:
+        super().__init__(key, label)
+        self.parties = parties
+        self.arrived: List[int] = []
+        self.passing: Set[int] = set()
+        self.broken = False
+
+    def ready(self, process: int, op: Op) -> bool:
+        return op.kind != PASS or process in self.passing
+
+    def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
+        kind = op.kind
+        if self.broken or kind == PASS:
+            self.passing.discard(process)
+            return
+        if kind in (ARRIVE, TRY_ARRIVE):
+            self.arrived.append(process)
+            if len(self.arrived) == self.parties:
+                self._release()
+            elif kind == TRY_ARRIVE:  # its time ran out: it breaks the barrier and does not wait
+                self.arrived.remove(process)
+                self.broken = True
+                self._release()
+        elif kind == BREAK:
+            self.broken = True
+            self._release()
+
+    def _release(self) -> None:
+        self.passing.update(self.arrived)
+        self.arrived = []
+
+    def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
+        return f"{len(self.arrived)} of {self.parties} arrived"
+
+    def story(self, process: int, op: Optional[Op] = None) -> str:
+        return f"waits at {self.label}, {self.waiting_text(process, op)} (nobody else will come)"
 
 
 def _lock_waited_on(op: Op) -> Optional[str]:
@@ -148,6 +338,14 @@ def _lock_waited_on(op: Op) -> Optional[str]:
 RESOURCES: Dict[str, Tuple[Callable[[Op], Optional[str]], Callable[[str, Op], Resource]]] = {}
 for _kind in (ACQUIRE, TRY_ACQUIRE, RELEASE):
     RESOURCES[_kind] = (_lock_waited_on, lambda key, op: LockResource(key, op.label))
+for _kind in (SET, CLEAR, WAIT):  # made from the start with the flag build left (engine.known_resources)
+    RESOURCES[_kind] = (lambda op: op.key, lambda key, op: EventResource(key, op.label, False))
+for _kind in (PUT, TRY_PUT, GET, TRY_GET, TASK_DONE, JOIN):  # made from the start (engine.known_resources)
+    RESOURCES[_kind] = (lambda op: op.key, lambda key, op: QueueResource(key, op.label, 0, 0, 0))
+for _kind in (SLEEP, WAKE, NOTIFY):
+    RESOURCES[_kind] = (lambda op: op.key, lambda key, op: ConditionResource(key, op.label))
+for _kind in (ARRIVE, TRY_ARRIVE, PASS, BREAK):  # made from the start (engine.known_resources)
+    RESOURCES[_kind] = (lambda op: op.key, lambda key, op: BarrierResource(key, op.label, 0))
 _WITH_LOCK = (_lock_waited_on, lambda key, op: LockResource(key, f"the lock of {op.label}"))
 
 
@@ -200,7 +398,7 @@ class SyncState:
     def waiting_text(self, process: int, op: Op) -> str:
         """Why ``process`` cannot perform ``op`` now: "held by process 1"."""
         resource = self.waits_on(op)
-        return resource.waiting_text(process) if resource is not None else "held by process ?"
+        return resource.waiting_text(process, op) if resource is not None else "held by process ?"
 
     def deadlock_story(self, pending: Dict[int, Op]) -> str:
         """Who holds and who waits for what, in one sentence per process."""
@@ -213,7 +411,7 @@ class SyncState:
             if resource is None:  # waits on nothing the schedule met: cannot be blocked, but say so
                 resource = self._resource(op, create=True)
                 assert resource is not None
-            parts.append(f"process {process} {holds}{resource.story(process)}")
+            parts.append(f"process {process} {holds}{resource.story(process, op)}")
         return "; ".join(parts)
 
     def still_held(self) -> Optional[Tuple[int, str]]:

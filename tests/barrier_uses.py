@@ -1,0 +1,91 @@
+"""Barrier uses for the controlled-scheduling tests: each process marks its arrival, then
+meets the others at a barrier and counts the marks (safe), or marks after the barrier
+(racy: a process may count before the others marked); a Barrier(3) that only two ever
+reach (deadlock); a barrier aborted while a process waits at it (BrokenBarrierError)."""
+
+import threading
+
+from racecourse import Defaults, Expect, Scenario
+
+_SIZE = Defaults(processes=2, ops=1)
+
+
+def build_meeting(share, processes):
+    return {"meet": share.Barrier(processes), "marks": share.Array("i", processes, lock=False),
+            "seen": share.Array("i", processes, lock=False), "turns": share.Array("i", [-1] * processes, lock=False)}
+
+
+def mark_then_meet(meet, marks, seen, turns, index, processes):
+    marks[index] = 1
+    turns[index] = meet.wait()  # every mark is made before anyone passes
+    seen[index] = sum(marks[other] for other in range(processes))
+
+
+def meet_then_mark(meet, marks, seen, turns, index, processes):
+    turns[index] = meet.wait()
+    marks[index] = 1  # after the barrier: the others may count before this mark
+    seen[index] = sum(marks[other] for other in range(processes))
+
+
+def everyone_saw_everyone(marks, seen, turns):
+    if sorted(turns) != list(range(len(turns))):
+        return f"arrival indexes {list(turns)}"
+    fewest = min(seen)
+    return None if fewest == len(marks) else f"a process counted {fewest} of {len(marks)} marks"
+
+
+MARK_FIRST = Scenario(id="mark-then-meet", title="mark, then barrier", expect=Expect.SAFE, build=build_meeting,
+                      worker=mark_then_meet, check=everyone_saw_everyone, defaults=_SIZE)
+MEET_FIRST = Scenario(id="meet-then-mark", title="barrier, then mark", expect=Expect.RACY, build=build_meeting,
+                      worker=meet_then_mark, check=everyone_saw_everyone, defaults=_SIZE)
+
+
+def build_three(share):
+    return {"start": share.Barrier(3)}
+
+
+def meet(start):
+    start.wait()  # three parties, two processes
+
+
+TOO_FEW = Scenario(id="barrier-too-few", title="Barrier(3), two processes", expect=Expect.DEADLOCK,
+                   build=build_three, worker=meet, check=lambda start: None, defaults=_SIZE)
+
+
+def build_two(share):
+    return {"start": share.Barrier(2)}
+
+
+def abort_or_wait(start, index):
+    if index == 0:
+        start.abort()
+    else:
+        start.wait()
+
+
+ABORTED = Scenario(id="barrier-aborted", title="abort while another waits", expect=Expect.ERROR,
+                   raises=threading.BrokenBarrierError, build=build_two, worker=abort_or_wait,
+                   check=lambda start: None, defaults=_SIZE)
+
+
+def build_once(share):
+    return {"start": share.Barrier(2), "coming": share.Value("i", 0, lock=False),
+            "turns": share.Array("i", [-1, -1], lock=False)}
+
+
+def meet_unless_warned(start, coming, turns, index):
+    if index == 1:
+        coming.value = 1  # read by process 0 as "it is coming", or as "it is not"
+        turns[1] = start.wait()
+    elif coming.value == 0:
+        turns[0] = start.wait()
+    else:
+        turns[0] = 0  # wrongly assumes the other will not wait: it waits alone, forever
+
+
+def arrival_indexes(turns):
+    return f"arrival indexes {list(turns)}"  # every outcome reported, to compare replays
+
+
+SOMETIMES = Scenario(id="barrier-sometimes", title="meet unless warned", expect=Expect.DEADLOCK,
+                     build=build_once, worker=meet_unless_warned, check=arrival_indexes, defaults=_SIZE)

@@ -1,0 +1,90 @@
+"""Condition uses for the controlled-scheduling tests: a bounded buffer whose consumers
+wait under ``if`` (racy: another consumer may take the item between the notify and the
+waiter's return) and under ``while`` (safe); a wait that starts after the only notify
+(deadlock); a timed wait, which control models as a wait whose time ran out."""
+
+from racecourse import Defaults, Expect, Scenario
+
+
+def build_buffer(share):
+    return {"ready": share.Condition(), "items": share.Value("i", 0, lock=False),
+            "lowest": share.Value("i", 0, lock=False)}
+
+
+def produce(ready, items, processes):
+    for _ in range(processes - 1):  # one item for each consumer, one at a time
+        with ready:
+            items.value += 1
+            ready.notify()
+
+
+def take(items, lowest):
+    left = items.value - 1
+    items.value = left
+    if left < 0:
+        lowest.value = left
+
+
+def consume_if(ready, items, lowest, index, processes):
+    if index == 0:
+        produce(ready, items, processes)
+        return
+    with ready:
+        if items.value == 0:  # woken, the item may already be gone
+            ready.wait()
+        take(items, lowest)
+
+
+def consume_while(ready, items, lowest, index, processes):
+    if index == 0:
+        produce(ready, items, processes)
+        return
+    with ready:
+        while items.value == 0:  # woken: look again
+            ready.wait()
+        take(items, lowest)
+
+
+def never_below_zero(lowest):
+    return None if lowest.value == 0 else f"took from an empty buffer ({lowest.value} items)"
+
+
+_SIZE = Defaults(processes=3, ops=1)
+IF = Scenario(id="condition-if", title="if empty: wait", expect=Expect.RACY, build=build_buffer,
+              worker=consume_if, check=never_below_zero, defaults=_SIZE)
+WHILE = Scenario(id="condition-while", title="while empty: wait", expect=Expect.SAFE, build=build_buffer,
+                 worker=consume_while, check=never_below_zero, defaults=_SIZE)
+
+
+def build_plain(share):
+    return {"ready": share.Condition(share.Lock()), "woke": share.Value("i", 0, lock=False)}
+
+
+def notify_or_wait(ready, woke, index):
+    with ready:
+        if index == 0:
+            ready.notify()  # nobody may be waiting yet: then the notify is lost
+        else:
+            ready.wait()
+            woke.value = 1
+
+
+LOST_NOTIFY = Scenario(id="condition-lost-notify", title="wait with no predicate", expect=Expect.DEADLOCK,
+                       build=build_plain, worker=notify_or_wait, check=lambda woke: None,
+                       defaults=Defaults(processes=2, ops=1))
+
+
+def timed(ready, woke, index):
+    with ready:
+        if index == 0:
+            ready.notify()
+        else:
+            woke.value = 1 if ready.wait(5.0) else 2
+
+
+def timed_out(woke):
+    return None if woke.value == 1 else "the wait timed out"
+
+
+TIMED = Scenario(id="condition-timed-wait", title="wait(5.0)", expect=Expect.RACY, build=build_plain, worker=timed,
+                 check=timed_out, defaults=Defaults(processes=2, ops=1))
