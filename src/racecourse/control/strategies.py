@@ -2,11 +2,44 @@
 
 - ``replay``: the steps of a given schedule, nothing else.
 - ``exhaustive``: every interleaving, depth first. Each schedule starts again from the
-  reset state and replays the prefix it shares with the previous one, then branches. With
-  ``reduction`` (sleep sets, Godefroid 1996) it skips interleavings that only reorder
-  independent operations (different data, or reads of the same data), and so explores
-  one schedule per distinct outcome-relevant order instead of every order; without it
-  the count is the combinatorial number of interleavings.
+  reset state and replays the prefix it shares with the previous one, then branches.
+  Without ``reduction`` the count is the combinatorial number of interleavings. With it,
+  the search runs one schedule per class of schedules that only reorder commuting steps
+  (a Mazurkiewicz trace), pruning with sleep sets (Godefroid 1996), over transitions
+  rather than single operations:
+
+  * A critical section is one transition: a process that acquires a free lock runs on,
+    with no other process scheduled, through its reads and writes of data to the
+    matching release. What it touched (its footprint) is learnt as it runs. Two whole
+    sections on the same lock commute when their footprints do (different data, or only
+    reads of the same data): the lock is free before and after each. ``locked-array`` at
+    2 x 1 runs 16 schedules (2 orders of the two sections on each of its 4 slots), not
+    70 (every order of the 8 sections).
+  * That is sound only while the data a section touches is not touched by another process
+    outside that lock (the reduction theorem of Lipton 1975; the same condition lets
+    CHESS switch processes only at synchronization for data-race-free programs). So each
+    access is noted with the locks its process held (Eraser's lockset, Savage et al.
+    1997), over every schedule run; data two processes touch, one writing, with no lock
+    common to all accesses is unprotected. An unprotected access ends a section's
+    transition; a lock ever taken with a try (which could see a section in progress) and
+    a ``checkpoint`` (code racecourse cannot see) do the same for every section. If the
+    search had already run such an access inside a section's transition, it begins again
+    with the finer transitions (``restarts``); the schedules run before were real ones.
+  * Two acquires of a semaphore whose count is at least 2 commute (both succeed).
+
+  Why this and not optimal DPOR (Abdulla et al. 2014: Nidhugg) or reads-from equivalence
+  (GenMC; Kokologiannakis et al. 2019, 2022): both need to know, for each operation, which
+  earlier write it read or which racing operation to reverse, and build the schedules to
+  try from races found in whole executions; racecourse's controller drives real processes
+  that can only be replayed from the start, and its dominant cost is the pipe round trip
+  per operation, so the gain that matters is fewer schedules where the programs people
+  write lock their data, which sections as transitions give with a few lines on top of
+  the existing sleep sets. Loom (DPOR with bounded preemptions) and Shuttle (random and
+  PCT search, DFS without reduction) keep each synchronization operation a scheduling
+  point. No sound equivalence of this family merges different orders of sections on the
+  same data: ``locked-array`` at 4 x 1 has 4!**4 = 331,776 classes (each slot's 4
+  increments in every order, each reading what the one before wrote), under reads-from
+  equivalence too.
 - ``random``: a uniformly random runnable process at every step (seeded).
 - ``pct``: probabilistic concurrency testing (Burckhardt et al. 2010): random process
   priorities, the highest-priority runnable process runs, and at ``depth - 1`` random
