@@ -390,8 +390,9 @@ class _Search:
             self._close()
         stack = owner._stack
         if self.depth < len(stack):
-            process = stack[self.depth].chosen
-            assert process is not None
+            replayed = stack[self.depth].chosen
+            assert replayed is not None
+            process = replayed
         else:
             node = self._open(run)
             stack.append(node)
