@@ -27,7 +27,8 @@ TOO_BIG = {"check-then-act"}
 CONTROLLABLE = [scenario for scenario in catalogue.builtin() if scenario.worker is not None
                 and scenario.id not in REFUSED | TOO_BIG]
 SEMAPHORE_USES = [catalogue.resolve_one(f"{USES}:{name}") for name in ("HAND_BUILT", "SEMAPHORE", "TAKE_TWO")]
-# The full enumeration is run only where it stays small (a few hundred schedules at most).
+# The full enumeration is run only where it stays small (a few hundred schedules at most),
+# and past 2 x 1 only for scenarios whose 2 x 1 has at most 40 classes.
 FULL_BUDGET = 600
 
 Kinds = Set[Tuple[str, str, Tuple[str, ...]]]
@@ -67,6 +68,8 @@ def test_the_reduction_keeps_every_outcome_deadlock_and_error_of_the_full_enumer
             # copy of the lock, so the count is unprotected) counts the schedules of both runs.
             assert reduced.explored <= reference.explored or reduced.restarts
         compared.append((processes, ops))
+        if reference.explored > 40:
+            break  # larger sizes would pass the budget: spare CI the attempt
     assert (2, 1) in compared
 
 
