@@ -157,7 +157,10 @@ def test_marked_bookkeeping_explores_exactly_what_the_code_without_it_does(metho
     for marked, bare, unmarked in pairs:
         result = explore(marked, processes=2, start_method=method)
         assert result.complete and result.schedules == explore(bare, processes=2, start_method=method).schedules
-        assert result.schedules < explore(unmarked, processes=2, start_method=method).schedules
+        # Never more than unmarked; how many fewer depends on the reduction (the critical-section
+        # reduction already merges counted's locked statistics updates: 4 and 4). The strict
+        # saving is proven without reduction, where it is fixed by theory (56 against 6, above).
+        assert result.schedules <= explore(unmarked, processes=2, start_method=method).schedules
         assert result.failing
     section = explore(bookkeeping_uses.SECTION_MARKED, processes=2, start_method=method)
     assert "2 processes were in the section at once" in section.outcomes
