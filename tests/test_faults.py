@@ -197,7 +197,8 @@ def test_a_parent_killed_with_sigkill_takes_its_children_with_it(racecourse, met
     """SIGKILL (a CI job's timeout, the OOM killer) gives racecourse no chance to clean up:
     its workers and Manager server must end by themselves. The fixture then finds no process
     of the run's session alive and nothing of it left in /dev/shm."""
-    options = ["--budget", "10000000", "--quiet"] if command == "explore" else []
+    # An exploration with millions of schedules to go: it is still running when killed.
+    options = ["-p", "3", "-k", "3", "--budget", "10000000", "--quiet"] if command == "explore" else []
     run = racecourse(scenario, "-m", method, *options, command=command)
     run.wait_for("running")
     os.kill(run.process.pid, signal.SIGKILL)
