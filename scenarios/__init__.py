@@ -32,6 +32,8 @@ ORDER = [
     "shared-memory-basics",
     "manager-basics",
     "check-then-act",
+    "event-handshake",
+    "event-handshake-after-write",
     "deadlock",
     "remote-manager",
     "remote-manager-locked",
