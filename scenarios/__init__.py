@@ -34,6 +34,8 @@ ORDER = [
     "check-then-act",
     "event-handshake",
     "event-handshake-after-write",
+    "queue-consumers",
+    "queue-consumers-sentinels",
     "deadlock",
     "remote-manager",
     "remote-manager-locked",

@@ -10,7 +10,8 @@ it::
     ready.set()                          # ...then "the message is ready"
 
     ready.wait()                         # consumer
-    unwritten = sum(1 for word in message if word == 0)
+    received = message[:]                # its copy of the message
+    unwritten = received.count(0)
 
 Why it is safe: a consumer reads only after ``wait()`` returns, ``wait()`` returns only
 once the flag is set, and the flag is set only after the last word is written. Setting
@@ -40,7 +41,8 @@ def worker(ready, message, unwritten, index):
         ready.set()  # only once every word is written
     else:
         ready.wait()
-        unwritten[index] = sum(1 for word in message if word == 0)
+        received = message[:]  # the consumer's copy of the message
+        unwritten[index] = received.count(0)
 
 
 def check(unwritten, message):
@@ -60,5 +62,5 @@ SCENARIO = Scenario(
     build=build,
     worker=worker,
     check=check,
-    defaults=Defaults(processes=2, ops=300_000),
+    defaults=Defaults(processes=2, ops=200_000),
 )
