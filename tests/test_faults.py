@@ -68,15 +68,39 @@ class Run:
         return self.process.returncode
 
     def kill_everything(self):
-        """Test teardown when something went wrong: nothing of ours outlives the test."""
-        for pid in leftover_processes(self.process.pid, settle_seconds=0):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """Test teardown when something went wrong: nothing of ours outlives the test.
+
+        multiprocessing's resource tracker is spared at first: once every other process of
+        the run is gone it removes the shared memory and semaphores they left, and exits.
+        Killed with them, it would leave those in /dev/shm for good."""
+        leftovers = leftover_processes(self.process.pid, settle_seconds=0)
+        trackers = [pid for pid in leftovers if _is_resource_tracker(pid)]
+        for pid in leftovers:
+            if pid not in trackers:
+                _kill(pid)
         if self.process.poll() is None:
             self.process.kill()
             self.process.communicate()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while any(os.path.exists(f"/proc/{pid}") for pid in trackers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for pid in trackers:
+            _kill(pid)
+
+
+def _is_resource_tracker(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"multiprocessing.resource_tracker" in cmdline.read()
+    except OSError:
+        return False
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture
