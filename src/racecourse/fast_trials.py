@@ -51,7 +51,7 @@ from .catalogue import worker_in_child
 from .errors import RacecourseError
 from .model import Expect, Scenario, Shared, bound_call, check_importable_worker
 from .results import Failure, FastRunResult
-from .sharing import Share, default_start_method, startup_allowance
+from .sharing import Share, default_start_method, set_semaphore_count, startup_allowance
 from .verdicts import observer
 from .workers import GRACE_SECONDS, TrialTimeout, WorkerFailed, WorkerGroup, ask_where_stuck, child_main
 
@@ -193,10 +193,7 @@ def _set_signal_state(value: Any, wanted: int) -> None:
         else:
             value.clear()
         return
-    while value.get_value() > wanted and value.acquire(False):
-        pass
-    while value.get_value() < wanted:
-        value.release()
+    set_semaphore_count(value, wanted)
 
 
 def _pause() -> None:

@@ -304,17 +304,17 @@ def _child_reports(report: Any, site: int, where: str, function: Any, args: Tupl
     describes the globals after the initializer ran (it is what sets them)."""
     global _REPORTS
     _REPORTS = report
+    initializer = where == INITIALIZER_ARGUMENT
     try:
-        if where == INITIALIZER_ARGUMENT:
-            if function is not None:
-                function(*args, **kwargs)
-            report.put(("ok", site, _site_sightings(where, function, args, kwargs)))
-            return None
+        if initializer and function is not None:
+            function(*args, **kwargs)  # it sets the globals described next
         report.put(("ok", site, _site_sightings(where, function, args, kwargs)))
     except BaseException as error:
         report.put(("error", site, f"{type(error).__name__}: {error}"))
         raise
-    return function(*args, **kwargs) if function is not None else None
+    if initializer or function is None:
+        return None
+    return function(*args, **kwargs)
 
 
 class _Described:
@@ -429,7 +429,7 @@ def _probe_program(scenario: Scenario, start_method: str, processes: int, ops: i
             raise NotAWorkerScenario(
                 f"{scenario.id} is a program scenario that starts no Pool or Process through share "
                 "(share.Pool, share.Process): racecourse cannot follow its processes")
-        parent_identities = [seen.identity for value in shared.values() for seen in [Sighting("", "", *identify(value))]]
+        parent_identities = [identify(value)[1] for value in shared.values()]
         objects: List[ObjectProvenance] = []
         for number, site in enumerate(share.sites):
             parent_identities += [seen.identity for seen in site.seen]

@@ -402,6 +402,14 @@ def _pool_worker_start(initializer: Optional[Callable[..., Any]], initargs: Tupl
         initializer(*initargs)
 
 
+def set_semaphore_count(semaphore: Any, count: int) -> None:
+    """Bring a semaphore's count to ``count`` (between trials or schedules: nobody waits on it)."""
+    while semaphore.get_value() > count and semaphore.acquire(False):
+        pass
+    while semaphore.get_value() < count:
+        semaphore.release()
+
+
 def _attempt(step: Callable[[], Any], errors: List[BaseException]) -> None:
     try:
         step()

@@ -29,7 +29,7 @@ from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent
 from ..errors import RacecourseError
 from ..model import Expect, Scenario, Shared, bound_call, call_with, check_importable_worker
-from ..sharing import Share, startup_allowance, stop_processes
+from ..sharing import Share, set_semaphore_count, startup_allowance, stop_processes
 from ..verdicts import raises_documented
 from ..workers import WorkerGroup
 from .instrument import (
@@ -190,12 +190,7 @@ def _restore_memory(address: int, saved: bytes) -> Callable[[], None]:
 
 
 def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
-    def restore() -> None:
-        while semaphore.get_value() > saved and semaphore.acquire(False):
-            pass
-        while semaphore.get_value() < saved:
-            semaphore.release()
-    return restore
+    return functools.partial(set_semaphore_count, semaphore, saved)
 
 
 def _restore_barrier(barrier: Any) -> None:
