@@ -18,6 +18,9 @@ from racecourse import bench, control
 from racecourse.bench import chart, measure
 from support import leaked_shm_entries, run_cli, shm_entries, start_methods
 
+# What bench measures and how it reports it is the same code under every start method
+# (bench itself takes a list of methods); the figures' values are not asserted.
+pytestmark = pytest.mark.start_method_independent
 METHOD = start_methods()[0]
 # Small enough for a test: one measurement per figure, a hundredth of the quick sizes.
 TINY = measure.Plan(repeats=1, scale=0.01, overhead_ops=2_000, overhead_repeats=1, fast_trials=300, fast_runs=1,

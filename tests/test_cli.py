@@ -62,9 +62,11 @@ def test_run_json_has_the_documented_keys(capsys):
         assert trial["expected"] == trial["observed"] == 1500 and trial["lost"] == 0 and trial["ok"]
 
 
+@pytest.mark.start_method_independent
 def test_run_all_covers_the_catalogue(capsys):
-    # One trial each keeps this affordable in every tox environment; the scenarios'
-    # default sizes are what it runs, and the detection test covers their rates.
+    # What `run --all` does (every scenario, in catalogue order, one exit status) is the
+    # same under every start method; each scenario's behaviour under each method is
+    # test_detection's and test_properties' to check. One trial each, default sizes.
     status, out, err = run_cli(capsys, "run", "--all", "-m", METHOD, "--trials", "1", "--json")
     runs = json.loads(out)
     assert [r["scenario"] for r in runs] == [s.id for s in catalogue.builtin()]
@@ -89,6 +91,7 @@ def test_safe_scenario_that_loses_updates_exits_1(tmp_path, capsys):
     assert all(t["ok"] == (t["lost"] == 0) for t in data["trials"])
 
 
+@pytest.mark.start_method_independent  # the tour's stops and wording; the scenarios are tested per method elsewhere
 def test_tour_runs_every_stop(capsys):
     status, out, _ = run_cli(capsys, "tour")
     assert status == 0

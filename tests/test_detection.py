@@ -5,17 +5,18 @@ Claim (measured, see the closing note of the foundation issue): with default opt
 in at least 19 of 20 default runs, under each start method. So the per-run detection
 probability q is at least 0.95.
 
-This test makes up to M = 10 default runs per scenario and start method (it stops at the
-second detection, so usually two) and fails when fewer than 2 of them show the race. If
+This test makes up to M = 10 default runs per scenario and start method, stops at the
+first that shows the race (so usually one), and fails when none of them does. If
 q >= 0.95, the chance of that is
 
-    P(X <= 1) for X ~ Binomial(10, 0.95) = 0.05**10 + 10 * 0.95 * 0.05**9 ≈ 1.9e-11,
+    P(X = 0) for X ~ Binomial(10, 0.95) = 0.05**10 ≈ 9.8e-14,
 
-and over every (scenario, start method) case of the catalogue (44 cases
-today) at most ≈ 8.2e-10: a false failure in fewer than one run in a
-billion. Both figures are computed below and checked, so the bound stays true if the
-catalogue grows. What this test does catch: a
-scenario whose defaults no longer demonstrate at all (rate far below the claim).
+and over every (scenario, start method) case of the catalogue (44 cases today) at most
+≈ 4.3e-12: a false failure in fewer than one run in a hundred billion. Both figures are
+computed below and checked, so the bound stays true if the catalogue grows. What this
+test catches: a scenario whose defaults no longer demonstrate at all. It does not measure
+the rate (a scenario at q = 0.5 passes nearly always): benchmarks/detection_rates.py
+does, over 20 runs per case, and the figures are in its results.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from racecourse import Expect, catalogue, stress_runner
 from support import start_methods
 
 RUNS = 10
-NEEDED = 2
+NEEDED = 1
 CLAIMED_RATE = 0.95
 
 METHODS = start_methods()
@@ -47,7 +48,7 @@ def false_failure_probability(runs: int, needed: int, rate: float) -> float:
 
 def test_the_stated_false_failure_rate_is_below_one_in_a_million():
     per_case = false_failure_probability(RUNS, NEEDED, CLAIMED_RATE)
-    assert per_case < 2e-11
+    assert per_case < 1e-13
     assert per_case * max(len(CASES), 1) < 1e-6
 
 
