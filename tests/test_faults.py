@@ -80,7 +80,7 @@ class Run:
                 _kill(pid)
         if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate()
+        self.process.communicate()  # also closes the pipes of a run the test never finished
         deadline = time.monotonic() + WAIT_SECONDS
         while any(os.path.exists(f"/proc/{pid}") for pid in trackers) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -87,6 +87,9 @@ def started_plays() -> Iterator[Callable[..., Play]]:
             os.killpg(play.process.pid, signal.SIGKILL)
             play.process.wait()
             pytest.fail("the play server was still running at the end of the test")
+        for stream in (play.process.stdout, play.process.stderr):
+            if stream is not None:
+                stream.close()  # a test that never called finish() would leave its pipes open
         assert leftover_processes(play.process.pid) == []
 
 
