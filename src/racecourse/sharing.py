@@ -406,9 +406,8 @@ def _pool_worker_start(initializer: Optional[Callable[..., Any]], initargs: Tupl
 
 def set_semaphore_count(semaphore: Any, count: int) -> None:
     """Bring a semaphore's count to ``count`` (between trials or schedules: nobody waits on it)."""
-    if isinstance(semaphore, multiprocessing.managers.BaseProxy):
-        semaphore_count(semaphore)  # its count is not readable: take every unit, then give back count
-        while semaphore.acquire(False):
+    if is_proxy(semaphore):
+        while semaphore.acquire(False):  # its count is not readable: take every unit, give back count
             pass
         for _ in range(count):
             semaphore.release()
@@ -419,10 +418,15 @@ def set_semaphore_count(semaphore: Any, count: int) -> None:
         semaphore.release()
 
 
+def is_proxy(value: Any) -> bool:
+    """Whether ``value`` is a Manager's proxy (its state lives on the Manager's server)."""
+    return isinstance(value, multiprocessing.managers.BaseProxy)
+
+
 def semaphore_count(semaphore: Any) -> int:
     """A semaphore's count now (nobody waits on it). A Manager's semaphore does not tell its
     count (its proxy has acquire and release only): every unit is taken, counted and given back."""
-    if not isinstance(semaphore, multiprocessing.managers.BaseProxy):
+    if not is_proxy(semaphore):
         return int(semaphore.get_value())
     count = 0
     while semaphore.acquire(False):
@@ -435,7 +439,7 @@ def semaphore_count(semaphore: Any) -> int:
 def semaphore_bound(semaphore: Any) -> Optional[int]:
     """The initial value of a BoundedSemaphore (what its count may not exceed), None for a
     Semaphore. A Manager's is found by releasing until it refuses, then taking back as many."""
-    if not isinstance(semaphore, multiprocessing.managers.BaseProxy):
+    if not is_proxy(semaphore):
         bounded = isinstance(semaphore, multiprocessing.synchronize.BoundedSemaphore)
         return int(semaphore._semlock.maxvalue) if bounded else None
     if semaphore._token.typeid != "BoundedSemaphore":
@@ -463,27 +467,30 @@ class ScheduledBarrier(threading.Barrier):
     ``restart()`` makes it as new (nobody arrived, not broken) between two schedules."""
 
     def arrive(self) -> int:
-        with self._cond:  # type: ignore[attr-defined]
-            if self._state == _BARRIER_BROKEN:  # type: ignore[attr-defined]
+        state: Any = self  # threading.Barrier's private state, which typeshed does not declare
+        with state._cond:
+            if state._state == _BARRIER_BROKEN:
                 raise threading.BrokenBarrierError
-            index: int = self._count  # type: ignore[attr-defined]
-            last = index + 1 == self._parties  # type: ignore[attr-defined]
-            self._count = 0 if last else index + 1  # type: ignore[attr-defined]
-        if last and self._action is not None:  # type: ignore[attr-defined]
-            self._action()  # type: ignore[attr-defined]
+            index = int(state._count)
+            last = index + 1 == state._parties
+            state._count = 0 if last else index + 1
+        if last and state._action is not None:
+            state._action()
         return index
 
     def restart(self) -> None:
-        with self._cond:  # type: ignore[attr-defined]
-            self._state = 0  # type: ignore[attr-defined]
-            self._count = 0  # type: ignore[attr-defined]
+        state: Any = self
+        with state._cond:
+            state._state = 0
+            state._count = 0
 
 
 _BARRIER_BROKEN = -2  # threading.Barrier's _state when broken
+_managers: Any = multiprocessing.managers  # the proxy classes are made at run time: typeshed does not know them
 
 
-class ScheduledBarrierProxy(multiprocessing.managers.BarrierProxy):  # type: ignore[misc,name-defined]
-    _exposed_ = multiprocessing.managers.BarrierProxy._exposed_ + ("arrive", "restart")  # type: ignore[attr-defined]
+class ScheduledBarrierProxy(_managers.BarrierProxy):  # type: ignore[misc]
+    _exposed_ = _managers.BarrierProxy._exposed_ + ("arrive", "restart")
 
     def arrive(self) -> int:
         return int(self._callmethod("arrive"))
@@ -492,7 +499,7 @@ class ScheduledBarrierProxy(multiprocessing.managers.BarrierProxy):  # type: ign
         self._callmethod("restart")
 
 
-class ConditionWithLockProxy(multiprocessing.managers.ConditionProxy):  # type: ignore[misc,name-defined]
+class ConditionWithLockProxy(_managers.ConditionProxy):  # type: ignore[misc]
     """A Manager Condition's proxy that knows the lock it was made over (None: its own), in
     every process it reaches: control needs to know which lock its wait releases."""
 
@@ -511,17 +518,17 @@ class RacecourseManager(multiprocessing.managers.SyncManager):
     on their proxies, and a Barrier that control can count arrivals at without waiting."""
 
     def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
-        proxy = super().Queue(maxsize)  # type: ignore[attr-defined]
+        proxy: Any = super().Queue(maxsize)
         proxy._maxsize = maxsize
         return proxy
 
     def JoinableQueue(self, maxsize: int = 0) -> Any:  # noqa: N802
-        proxy = super().JoinableQueue(maxsize)  # type: ignore[attr-defined]
+        proxy: Any = super().JoinableQueue(maxsize)
         proxy._maxsize = maxsize
         return proxy
 
     def Condition(self, lock: Any = None) -> Any:  # noqa: N802
-        proxy = super().Condition(lock)  # type: ignore[attr-defined]
+        proxy: Any = super().Condition(lock)
         proxy.__class__ = ConditionWithLockProxy
         proxy.made_over = lock
         return proxy

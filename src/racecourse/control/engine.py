@@ -22,7 +22,6 @@ import multiprocessing.synchronize as synchronize
 import os
 import select
 import traceback
-from multiprocessing.managers import BaseProxy
 from queue import Empty
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
@@ -30,7 +29,7 @@ from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent
 from ..errors import RacecourseError
 from ..model import Expect, Scenario, Shared, bound_call, call_with, check_importable_worker
-from ..sharing import Share, semaphore_bound, semaphore_count, set_semaphore_count, startup_allowance, stop_processes
+from ..sharing import Share, is_proxy, semaphore_bound, semaphore_count, set_semaphore_count, startup_allowance, stop_processes
 from ..verdicts import raises_documented
 from ..workers import WorkerGroup
 from .instrument import (
@@ -200,7 +199,7 @@ def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
 
 def _restore_barrier(barrier: Any) -> None:
     """Nobody arrived, not broken (its state and count live in shared memory)."""
-    if isinstance(barrier, BaseProxy):
+    if is_proxy(barrier):
         barrier.restart()  # share.manager()'s ScheduledBarrier, on its server
         return
     barrier._state = 0
@@ -285,7 +284,7 @@ def _primitive_model(name: str, value: Any, kind: str) -> Dict[str, Callable[[],
         return {key: functools.partial(EventResource, key, name, bool(value.is_set()))}
     if kind == "condition":
         key = condition_identity(value)
-        fifo = isinstance(value, BaseProxy)  # a threading.Condition on the server wakes the longest waiting
+        fifo = is_proxy(value)  # a threading.Condition on the server wakes the longest waiting
         return {key: functools.partial(ConditionResource, key, name, fifo)}
     if kind == "barrier":
         key = barrier_identity(value)

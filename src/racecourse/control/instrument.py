@@ -366,8 +366,10 @@ def classify(value: Any, name: str) -> str:
         if _is_manager_semaphore(value):
             return "semaphore"
         if typeid in ("Condition", "Barrier"):
-            if typeid == "Condition" and hasattr(value, "made_over") or hasattr(value, "arrive"):
-                return typeid.lower()
+            if typeid == "Condition" and hasattr(value, "made_over"):
+                return "condition"
+            if typeid == "Barrier" and hasattr(value, "arrive"):
+                return "barrier"
             # Its server is not share.manager()'s: a Barrier's waits would have to wait in the
             # server to learn their arrival index, and a Condition's lock cannot be asked for.
             raise Uncontrollable(
