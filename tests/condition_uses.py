@@ -4,7 +4,8 @@ waiter's return) and under ``while`` (safe); a wait that starts after the only n
 (deadlock); a timed wait, which a notify may wake or not; the same with a Manager's
 Condition, made with its own lock or over a Manager lock the producer takes directly; one
 notify for a timed and an untimed waiter (the timed one may time out while the notify
-chooses it: then that wake-up is lost and the other waits on)."""
+chooses it: then that wake-up is lost and the other waits on); a notifier that keeps the
+lock while it waits for something else (deadlock: the woken waiter cannot re-acquire it)."""
 
 from racecourse import Defaults, Expect, Scenario
 
@@ -167,3 +168,27 @@ TWO_WAITERS = Scenario(id="condition-two-waiters", title="one notify, a timed an
 MANAGER_TWO_WAITERS = Scenario(id="manager-condition-two-waiters", title="one notify, a timed and an untimed waiter",
                                expect=Expect.DEADLOCK, build=build_manager_two_waiters,
                                worker=one_notify_two_waiters, check=woken, defaults=Defaults(processes=3, ops=1))
+
+
+def build_hold(share):
+    return {"ready": share.Condition(), "go": share.Event()}
+
+
+def build_manager_hold(share):
+    return {"ready": share.manager().Condition(), "go": share.Event()}
+
+
+def notify_and_hold(ready, go, index):
+    with ready:
+        if index == 0:
+            ready.notify()
+            go.wait()  # never set: the lock stays held, and the woken waiter cannot re-acquire it
+        else:
+            ready.wait()
+
+
+HOLD = Scenario(id="condition-notify-and-hold", title="notify, then wait holding the lock", expect=Expect.DEADLOCK,
+                build=build_hold, worker=notify_and_hold, check=lambda go: None, defaults=Defaults(processes=2, ops=1))
+MANAGER_HOLD = Scenario(id="manager-condition-notify-and-hold", title="notify, then wait holding the lock",
+                        expect=Expect.DEADLOCK, build=build_manager_hold, worker=notify_and_hold,
+                        check=lambda go: None, defaults=Defaults(processes=2, ops=1))

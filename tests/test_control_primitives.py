@@ -329,6 +329,16 @@ def test_a_wait_that_starts_after_the_only_notify_is_a_deadlock_naming_the_waite
         "process 1 waits to be notified on ready (nobody else will notify)"]
 
 
+@pytest.mark.parametrize("name", ["HOLD", "MANAGER_HOLD"])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_notifier_that_keeps_the_lock_is_a_deadlock_naming_holder_and_waiter(method, name):
+    result = explore(use(name, CONDITIONS), processes=2, start_method=method)
+    assert result.complete and result.deadlocks == result.schedules
+    # Woken by the notify, or not yet in: either way process 1 cannot take the lock (back).
+    assert {failure.deadlock for failure in result.failures} == {
+        "process 0 holds ready.lock and waits for go (never set); process 1 waits for ready.lock (held by process 0)"}
+
+
 @pytest.mark.parametrize("name", ["TIMED", "MANAGER_TIMED"])
 @pytest.mark.parametrize("method", METHODS)
 def test_a_timed_condition_wait_is_woken_by_a_notify_or_times_out_and_each_replays(method, name):

@@ -440,8 +440,9 @@ def semaphore_bound(semaphore: Any) -> Optional[int]:
     """The initial value of a BoundedSemaphore (what its count may not exceed), None for a
     Semaphore. A Manager's is found by releasing until it refuses, then taking back as many."""
     if not is_proxy(semaphore):
-        bounded = isinstance(semaphore, multiprocessing.synchronize.BoundedSemaphore)
-        return int(semaphore._semlock.maxvalue) if bounded else None
+        if not isinstance(semaphore, multiprocessing.synchronize.BoundedSemaphore):
+            return None
+        return int(getattr(semaphore._semlock, "maxvalue", semaphore.get_value()))  # else: as build left it
     if semaphore._token.typeid != "BoundedSemaphore":
         return None
     count, extra = semaphore_count(semaphore), 0
