@@ -1,7 +1,9 @@
 """Barrier uses for the controlled-scheduling tests: each process marks its arrival, then
 meets the others at a barrier and counts the marks (safe), or marks after the barrier
 (racy: a process may count before the others marked); a Barrier(3) that only two ever
-reach (deadlock); a barrier aborted while a process waits at it (BrokenBarrierError)."""
+reach (deadlock); a barrier aborted while a process waits at it (BrokenBarrierError); the
+same with a Manager's Barrier; a timed wait that the other process may meet in time, or
+not (the barrier breaks)."""
 
 import threading
 
@@ -89,3 +91,49 @@ def arrival_indexes(turns):
 
 SOMETIMES = Scenario(id="barrier-sometimes", title="meet unless warned", expect=Expect.DEADLOCK,
                      build=build_once, worker=meet_unless_warned, check=arrival_indexes, defaults=_SIZE)
+
+
+# -- the same with a Manager's Barrier (share.manager()), and a timed wait that a late arrival may meet
+
+
+def build_manager_meeting(share, processes):
+    return dict(build_meeting(share, processes), meet=share.manager().Barrier(processes))
+
+
+MANAGER_MARK_FIRST = Scenario(id="manager-mark-then-meet", title="mark, then barrier", expect=Expect.SAFE,
+                              build=build_manager_meeting, worker=mark_then_meet, check=everyone_saw_everyone,
+                              defaults=_SIZE)
+MANAGER_MEET_FIRST = Scenario(id="manager-meet-then-mark", title="barrier, then mark", expect=Expect.RACY,
+                              build=build_manager_meeting, worker=meet_then_mark, check=everyone_saw_everyone,
+                              defaults=_SIZE)
+MANAGER_TOO_FEW = Scenario(id="manager-barrier-too-few", title="Barrier(3), two processes", expect=Expect.DEADLOCK,
+                           build=lambda share: {"start": share.manager().Barrier(3)}, worker=meet,
+                           check=lambda start: None, defaults=_SIZE)
+MANAGER_ABORTED = Scenario(id="manager-barrier-aborted", title="abort while another waits", expect=Expect.ERROR,
+                           raises=threading.BrokenBarrierError,
+                           build=lambda share: {"start": share.manager().Barrier(2)}, worker=abort_or_wait,
+                           check=lambda start: None, defaults=_SIZE)
+MANAGER_SOMETIMES = Scenario(id="manager-barrier-sometimes", title="meet unless warned", expect=Expect.DEADLOCK,
+                             build=lambda share: dict(build_once(share), start=share.manager().Barrier(2)),
+                             worker=meet_unless_warned, check=arrival_indexes, defaults=_SIZE)
+
+
+def build_timed(share):
+    return {"start": share.Barrier(2), "turns": share.Array("i", [-1, -1], lock=False)}
+
+
+def build_manager_timed(share):
+    return {"start": share.manager().Barrier(2), "turns": share.Array("i", [-1, -1], lock=False)}
+
+
+def meet_in_time(start, turns, index):
+    try:
+        turns[index] = start.wait(5.0) if index == 0 else start.wait()  # process 0 waits at most 5 s
+    except threading.BrokenBarrierError:
+        turns[index] = -2
+
+
+TIMED = Scenario(id="barrier-timed-wait", title="wait(5.0) and wait()", expect=Expect.RACY, build=build_timed,
+                 worker=meet_in_time, check=arrival_indexes, defaults=_SIZE)
+MANAGER_TIMED = Scenario(id="manager-barrier-timed-wait", title="wait(5.0) and wait()", expect=Expect.RACY,
+                         build=build_manager_timed, worker=meet_in_time, check=arrival_indexes, defaults=_SIZE)

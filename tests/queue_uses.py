@@ -4,7 +4,12 @@ not have put yet) and one that takes as many items as were sent (safe); a Joinab
 whose consumer calls task_done before the work is done (racy: join returns early) and
 after (safe); processes that all get from an empty queue, put into a full one, or join
 with no consumer (deadlocks); task_done once too often (ValueError); two processes that
-each put then get (which item each gets follows from the schedule alone)."""
+each put then get (which item each gets follows from the schedule alone); bounded
+Manager queues: a put into a full one (deadlock), two items through one slot (safe), and
+producers that check full() before a put (racy: both see room, the second put waits for
+ever) against put_nowait (safe)."""
+
+import queue
 
 from racecourse import Defaults, Expect, Scenario
 
@@ -217,3 +222,49 @@ def two_through_one_slot(tasks, handled, index, ops):
 
 ONE_SLOT = Scenario(id="one-slot", title="two items through Queue(1)", expect=Expect.SAFE, build=build_one_slot,
                     worker=two_through_one_slot, check=all_handled, defaults=_SIZE)
+
+
+# -- bounded Manager queues (share.manager().Queue(maxsize)): a put into a full one waits
+
+
+MANAGER_FULL = Scenario(id="manager-put-into-full", title="two puts into a Manager's Queue(1)",
+                        expect=Expect.DEADLOCK, build=lambda share: {"slots": share.manager().Queue(1)},
+                        worker=put_two, check=lambda slots: None, defaults=Defaults(processes=1, ops=1))
+
+
+def build_manager_one_slot(share, ops):
+    return dict(build_one_slot(share, ops), tasks=share.manager().Queue(1))
+
+
+MANAGER_ONE_SLOT = Scenario(id="manager-one-slot", title="two items through a Manager's Queue(1)",
+                            expect=Expect.SAFE, build=build_manager_one_slot, worker=two_through_one_slot,
+                            check=all_handled, defaults=_SIZE)
+
+
+def build_offers(share, processes):
+    return {"slots": share.manager().Queue(1), "dropped": share.Value("i", 0, lock=False), "offered": processes}
+
+
+def offer_if_room(slots, dropped, index):
+    if not slots.full():  # room now: the other process may take it before this put
+        slots.put(index)
+    else:
+        dropped.value += 1
+
+
+def offer_or_drop(slots, dropped, index):
+    try:
+        slots.put_nowait(index)  # one request: room is checked and taken at once
+    except queue.Full:  # from the Manager's server
+        dropped.value += 1
+
+
+def one_kept(slots, dropped, offered):
+    kept = slots.qsize()
+    return None if kept == 1 and kept + dropped.value == offered else f"{kept} kept, {dropped.value} dropped"
+
+
+OFFER_IF_ROOM = Scenario(id="offer-if-room", title="if not q.full(): q.put(x)", expect=Expect.DEADLOCK,
+                         build=build_offers, worker=offer_if_room, check=one_kept, defaults=_SIZE)
+OFFER_OR_DROP = Scenario(id="offer-or-drop", title="q.put_nowait(x), dropped if full", expect=Expect.SAFE,
+                         build=build_offers, worker=offer_or_drop, check=one_kept, defaults=_SIZE)

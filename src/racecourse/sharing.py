@@ -13,8 +13,10 @@ import gc
 import multiprocessing
 import multiprocessing.managers
 import multiprocessing.pool
+import multiprocessing.synchronize
 import signal
 import socket
+import threading
 import time
 from multiprocessing import shared_memory
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, TypeVar, Union
@@ -198,7 +200,7 @@ class Share:
     def manager(self) -> multiprocessing.managers.SyncManager:
         """One started ``SyncManager`` per run; its server process is shut down at close."""
         if self._manager is None:
-            manager = multiprocessing.managers.SyncManager(ctx=self.context)
+            manager = RacecourseManager(ctx=self.context)
             with starting_children(self.start_method):
                 manager.start(functools.partial(leave_signals_to_parent, die_with_parent=True))
             self._manager = manager
@@ -404,10 +406,136 @@ def _pool_worker_start(initializer: Optional[Callable[..., Any]], initargs: Tupl
 
 def set_semaphore_count(semaphore: Any, count: int) -> None:
     """Bring a semaphore's count to ``count`` (between trials or schedules: nobody waits on it)."""
+    if is_proxy(semaphore):
+        while semaphore.acquire(False):  # its count is not readable: take every unit, give back count
+            pass
+        for _ in range(count):
+            semaphore.release()
+        return
     while semaphore.get_value() > count and semaphore.acquire(False):
         pass
     while semaphore.get_value() < count:
         semaphore.release()
+
+
+def is_proxy(value: Any) -> bool:
+    """Whether ``value`` is a Manager's proxy (its state lives on the Manager's server)."""
+    return isinstance(value, multiprocessing.managers.BaseProxy)
+
+
+def semaphore_count(semaphore: Any) -> int:
+    """A semaphore's count now (nobody waits on it). A Manager's semaphore does not tell its
+    count (its proxy has acquire and release only): every unit is taken, counted and given back."""
+    if not is_proxy(semaphore):
+        return int(semaphore.get_value())
+    count = 0
+    while semaphore.acquire(False):
+        count += 1
+    for _ in range(count):
+        semaphore.release()
+    return count
+
+
+def semaphore_bound(semaphore: Any) -> Optional[int]:
+    """The initial value of a BoundedSemaphore (what its count may not exceed), None for a
+    Semaphore. A Manager's is found by releasing until it refuses, then taking back as many."""
+    if not is_proxy(semaphore):
+        if not isinstance(semaphore, multiprocessing.synchronize.BoundedSemaphore):
+            return None
+        return int(getattr(semaphore._semlock, "maxvalue", semaphore.get_value()))  # else: as build left it
+    if semaphore._token.typeid != "BoundedSemaphore":
+        return None
+    count, extra = semaphore_count(semaphore), 0
+    try:
+        while True:
+            semaphore.release()
+            extra += 1
+    except ValueError:
+        pass
+    for _ in range(extra):
+        semaphore.acquire(False)
+    return count + extra
+
+
+# -- the Manager that share.manager() starts -------------------------------------------------
+
+
+class ScheduledBarrier(threading.Barrier):
+    """The object behind a ``share.manager().Barrier()`` on the Manager's server: a
+    threading.Barrier, as SyncManager makes, with two more calls for racecourse's controlled
+    runs, where the parent decides when each waiter goes on and nobody waits in the server:
+    ``arrive()`` counts an arrival and returns its index (the last runs the action), and
+    ``restart()`` makes it as new (nobody arrived, not broken) between two schedules."""
+
+    def arrive(self) -> int:
+        state: Any = self  # threading.Barrier's private state, which typeshed does not declare
+        with state._cond:
+            if state._state == _BARRIER_BROKEN:
+                raise threading.BrokenBarrierError
+            index = int(state._count)
+            last = index + 1 == state._parties
+            state._count = 0 if last else index + 1
+        if last and state._action is not None:
+            state._action()
+        return index
+
+    def restart(self) -> None:
+        state: Any = self
+        with state._cond:
+            state._state = 0
+            state._count = 0
+
+
+_BARRIER_BROKEN = -2  # threading.Barrier's _state when broken
+_managers: Any = multiprocessing.managers  # the proxy classes are made at run time: typeshed does not know them
+
+
+class ScheduledBarrierProxy(_managers.BarrierProxy):  # type: ignore[misc]
+    _exposed_ = _managers.BarrierProxy._exposed_ + ("arrive", "restart")
+
+    def arrive(self) -> int:
+        return int(self._callmethod("arrive"))
+
+    def restart(self) -> None:
+        self._callmethod("restart")
+
+
+class ConditionWithLockProxy(_managers.ConditionProxy):  # type: ignore[misc]
+    """A Manager Condition's proxy that knows the lock it was made over (None: its own), in
+    every process it reaches: control needs to know which lock its wait releases."""
+
+    def __init__(self, *args: Any, lock: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.made_over = lock
+
+    def __reduce__(self) -> Any:
+        rebuild, (proxy_type, token, serializer, kwds) = super().__reduce__()
+        return rebuild, (proxy_type, token, serializer, dict(kwds, lock=self.made_over))
+
+
+class RacecourseManager(multiprocessing.managers.SyncManager):
+    """The SyncManager of ``share.manager()``: the same objects, with what control needs to
+    know about them and cannot ask their server (a Queue's bound, a Condition's lock) kept
+    on their proxies, and a Barrier that control can count arrivals at without waiting."""
+
+    def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
+        proxy: Any = super().Queue(maxsize)
+        proxy._maxsize = maxsize
+        return proxy
+
+    def JoinableQueue(self, maxsize: int = 0) -> Any:  # noqa: N802
+        proxy: Any = super().JoinableQueue(maxsize)
+        proxy._maxsize = maxsize
+        return proxy
+
+    def Condition(self, lock: Any = None) -> Any:  # noqa: N802
+        proxy: Any = super().Condition(lock)
+        proxy.__class__ = ConditionWithLockProxy
+        proxy.made_over = lock
+        return proxy
+
+
+RacecourseManager.register("Barrier", ScheduledBarrier, ScheduledBarrierProxy)
 
 
 def _attempt(step: Callable[[], Any], errors: List[BaseException]) -> None:

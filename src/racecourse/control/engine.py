@@ -29,7 +29,7 @@ from ..catalogue import worker_in_child
 from ..child_signals import leave_signals_to_parent
 from ..errors import RacecourseError
 from ..model import Expect, Scenario, Shared, bound_call, call_with, check_importable_worker
-from ..sharing import Share, set_semaphore_count, startup_allowance, stop_processes
+from ..sharing import Share, is_proxy, semaphore_bound, semaphore_count, set_semaphore_count, startup_allowance, stop_processes
 from ..verdicts import raises_documented
 from ..workers import WorkerGroup
 from .instrument import (
@@ -42,6 +42,7 @@ from .instrument import (
     GET,
     GO,
     JOIN,
+    LEAVE,
     NOTIFY,
     OP,
     OP_LINE,
@@ -54,8 +55,10 @@ from .instrument import (
     SET,
     SLEEP,
     TASK_DONE,
+    TIME_OUT,
+    TIMED_PASS,
+    TIMED_WAKE,
     TRY_ACQUIRE,
-    TRY_ARRIVE,
     TRY_GET,
     TRY_PUT,
     UPDATE,
@@ -93,6 +96,7 @@ from .sync import (
 )
 
 _new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
+_TIMED = frozenset((TIMED_WAKE, TIMED_PASS))  # the ends of timed waits: the go tells whether time ran out
 
 
 class ControlError(RacecourseError):
@@ -170,7 +174,7 @@ class _Snapshot:
             elif kind == "manager-namespace":
                 self.restorers.append(_restore_namespace(value, value._callmethod("__getattribute__", ("__dict__",))))
             elif kind == "semaphore":
-                self.restorers.append(_restore_count(value, value.get_value()))
+                self.restorers.append(_restore_count(value, semaphore_count(value)))
             elif kind == "event":
                 self.restorers.append(value.set if value.is_set() else value.clear)
             elif kind == "barrier":
@@ -195,6 +199,9 @@ def _restore_count(semaphore: Any, saved: int) -> Callable[[], None]:
 
 def _restore_barrier(barrier: Any) -> None:
     """Nobody arrived, not broken (its state and count live in shared memory)."""
+    if is_proxy(barrier):
+        barrier.restart()  # share.manager()'s ScheduledBarrier, on its server
+        return
     barrier._state = 0
     barrier._count = 0
 
@@ -251,10 +258,8 @@ def _semaphores(found: List[Found]) -> Dict[str, Callable[[], Resource]]:
         if bookkeeping:
             continue  # its operations are no scheduling points: the parent models nothing
         if kind == "semaphore":
-            count = value.get_value()
-            bound = count if isinstance(value, synchronize.BoundedSemaphore) else None
             made[lock_identity(value)[0]] = functools.partial(
-                SemaphoreResource, lock_identity(value)[0], name, count, bound)
+                SemaphoreResource, lock_identity(value)[0], name, semaphore_count(value), semaphore_bound(value))
         else:
             made.update(_primitive_model(name, value, kind))
     return made
@@ -267,7 +272,8 @@ def _primitive_model(name: str, value: Any, kind: str) -> Dict[str, Callable[[],
         key, length = queue_identity(value), len(queue_contents(value, kind))
         unfinished = getattr(value, "_unfinished_tasks", None)  # a JoinableQueue's tasks not done
         maxsize = getattr(value, "_maxsize", 0)
-        unbounded = maxsize >= vars(synchronize)["SEM_VALUE_MAX"]  # what Queue() takes for "no bound"
+        # What Queue() takes for "no bound", and a Manager's queue.Queue (share.manager() keeps its maxsize).
+        unbounded = maxsize <= 0 or maxsize >= vars(synchronize)["SEM_VALUE_MAX"]
         if kind == "manager-queue":
             tasks = length  # not visible through the proxy: the restore leaves one per item
         else:
@@ -278,7 +284,8 @@ def _primitive_model(name: str, value: Any, kind: str) -> Dict[str, Callable[[],
         return {key: functools.partial(EventResource, key, name, bool(value.is_set()))}
     if kind == "condition":
         key = condition_identity(value)
-        return {key: functools.partial(ConditionResource, key, name)}
+        fifo = is_proxy(value)  # a threading.Condition on the server wakes the longest waiting
+        return {key: functools.partial(ConditionResource, key, name, fifo)}
     if kind == "barrier":
         key = barrier_identity(value)
         return {key: functools.partial(BarrierResource, key, name, value.parties)}
@@ -441,16 +448,19 @@ _PRIMITIVE_STEPS: Dict[str, Callable[[str, Any], str]] = {
     JOIN: lambda label, value: f"join {label}: every task done",
     SLEEP: lambda label, value: label,
     WAKE: lambda label, value: f"woken on {label}",
+    TIMED_WAKE: lambda label, value: f"woken on {label}" if value else f"time ran out waiting on {label}",
+    LEAVE: lambda label, value: f"stop waiting on {label}",
     NOTIFY: lambda label, value: label,
     ARRIVE: lambda label, value: f"{label} -> arrived {value}",
-    TRY_ARRIVE: lambda label, value: f"{label} (timed) -> arrived {value}",
     PASS: lambda label, value: f"pass {label}",
+    TIMED_PASS: lambda label, value: f"pass {label}" if value else f"time ran out at {label}: broken",
     BREAK: lambda label, value: label,
 }
 _PRIMITIVE_OPS = {SET: "set {label}", CLEAR: "clear {label}", WAIT: "wait for {label}", PUT: "put into {label}",
                   TRY_PUT: "try to put into {label}", GET: "get from {label}", TRY_GET: "try to get from {label}",
                   TASK_DONE: "{label}", JOIN: "join {label}", SLEEP: "{label}", WAKE: "wait to be notified on {label}",
-                  NOTIFY: "{label}", ARRIVE: "{label}", TRY_ARRIVE: "{label} (timed)", PASS: "pass {label}",
+                  TIMED_WAKE: "wait to be notified on {label} (timed)", LEAVE: "stop waiting on {label}",
+                  NOTIFY: "{label}", ARRIVE: "{label}", PASS: "pass {label}", TIMED_PASS: "pass {label} (timed)",
                   BREAK: "{label}"}
 
 
@@ -695,7 +705,7 @@ class Controller:
             self._abort(pending)
             raise
         op = pending.pop(process)
-        os.write(self._command_fds[process], GO)
+        os.write(self._command_fds[process], TIME_OUT if op.kind in _TIMED and sync.times_out(process, op) else GO)
         message = self._receive(process)
         value = message[1]
         step = Step(process, op.kind, op.key, op.label, value, run.lines.get(process))

@@ -52,13 +52,16 @@ TASK_DONE = "task-done"  # a JoinableQueue's task_done()
 JOIN = "join"  # a JoinableQueue's join(): waits until every item put had its task_done()
 SLEEP = "sleep"  # a Condition's wait() begins: the process is a waiter (then releases the lock)
 WAKE = "wake"  # ... and goes on once a notify chose it (then re-acquires the lock)
+TIMED_WAKE = "timed-wake"  # a timed wait's end: woken if a notify chose it, else its time runs out...
+LEAVE = "leave"  # ... and it stops waiting (a notify that chose it meanwhile is lost), then re-acquires the lock
 NOTIFY = "notify"  # notify(n) or notify_all(); the value is n, or None for all
 ARRIVE = "arrive"  # a Barrier's wait() begins: the last of its parties to arrive trips it
-TRY_ARRIVE = "try-arrive"  # a timed Barrier wait: unless it is the last, its time runs out and it breaks the barrier
 PASS = "pass"  # ... and goes on once the barrier tripped (or broke)
+TIMED_PASS = "timed-pass"  # a timed wait's end: passes if the barrier tripped, else its time runs out and it breaks it
 BREAK = "break"  # a Barrier's abort()
 
 GO = b"g"
+TIME_OUT = b"t"  # go on at a timed wait's end (TIMED_WAKE, TIMED_PASS): its time ran out
 ABORT = b"a"
 RUN = b"r"
 QUIT = b"q"
@@ -177,16 +180,21 @@ class Channel:
     def send(self, message: Tuple[Any, ...]) -> None:
         write_message(self.messages, message)
 
-    def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> None:
+    def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> bool:
+        """Wait for the parent's go; True when it says that a timed wait's time ran out."""
         if self.aborting:  # unwinding an abandoned schedule: release what is held, take nothing
             if kind in _TAKES:
                 raise Aborted()
-            return
+            return False
         write_message(self.messages, (OP, self.prev, kind, key, label, needs, reentrant, self._line()))
         self.prev = None
-        if read_command(self.commands) != GO:
+        command = read_command(self.commands)
+        if command != GO:
+            if command == TIME_OUT:
+                return True
             self.aborting = True
             raise Aborted()
+        return False
 
     def _line(self) -> Optional[int]:
         """The line in the worker's file that this operation comes from: the innermost frame
@@ -202,8 +210,8 @@ class Channel:
 
 
 # What an unwinding worker must not do: take or wait for anything.
-_TAKES = frozenset((ACQUIRE, TRY_ACQUIRE, CHECKPOINT, WAIT, PUT, TRY_PUT, GET, TRY_GET, JOIN, SLEEP, WAKE, ARRIVE,
-                    TRY_ARRIVE, PASS))
+_TAKES = frozenset((ACQUIRE, TRY_ACQUIRE, CHECKPOINT, WAIT, PUT, TRY_PUT, GET, TRY_GET, JOIN, SLEEP, WAKE, TIMED_WAKE,
+                    LEAVE, ARRIVE, PASS, TIMED_PASS))
 
 _ACTIVE: Optional[Channel] = None
 
@@ -245,6 +253,10 @@ def is_lock(value: Any) -> bool:
     return isinstance(value, managers.AcquirerProxy) and value._token.typeid in ("Lock", "RLock")
 
 
+def _is_manager_semaphore(value: Any) -> bool:
+    return isinstance(value, managers.AcquirerProxy) and value._token.typeid in ("Semaphore", "BoundedSemaphore")
+
+
 def module_locks(namespace: Dict[str, Any]) -> Dict[str, str]:
     """The locks a worker's module creates at import (``LOCK = Lock()``), by global name."""
     return {name: lock_identity(value)[0] for name, value in namespace.items() if is_lock(value)}
@@ -280,11 +292,26 @@ def queue_identity(queue: Any) -> str:
 
 def condition_identity(condition: Any) -> str:
     """A key naming the same Condition in every process (its lock has a key of its own)."""
+    if isinstance(condition, managers.BaseProxy):
+        return "condition:" + lock_identity(condition)[0]
     return "condition:" + lock_identity(condition._wait_semaphore)[0]
 
 
+def condition_lock(condition: Any) -> Tuple[Any, str, bool]:
+    """The lock a Condition's wait releases: (the object to acquire, its key, reentrant).
+    A Manager's Condition made without a lock has an RLock of its own on the server, taken
+    through the Condition's proxy; one made over a Manager lock takes that lock."""
+    if not isinstance(condition, managers.BaseProxy):
+        return (condition._lock, *lock_identity(condition._lock))
+    if condition.made_over is not None:
+        return (condition.made_over, *lock_identity(condition.made_over))
+    return condition, lock_identity(condition)[0], True
+
+
 def barrier_identity(barrier: Any) -> str:
-    """A key naming the same Barrier in every process: the semaphore of its inner lock."""
+    """A key naming the same Barrier in every process: its Manager token, or the semaphore of its inner lock."""
+    if isinstance(barrier, managers.BaseProxy):
+        return "barrier:" + lock_identity(barrier)[0]
     return "barrier:" + lock_identity(barrier._cond._lock)[0]
 
 
@@ -336,6 +363,20 @@ def classify(value: Any, name: str) -> str:
         typeid = value._token.typeid
         if isinstance(value, managers.EventProxy) and typeid == "Event":
             return "event"
+        if _is_manager_semaphore(value):
+            return "semaphore"
+        if typeid in ("Condition", "Barrier"):
+            if typeid == "Condition" and hasattr(value, "made_over"):
+                return "condition"
+            if typeid == "Barrier" and hasattr(value, "arrive"):
+                return "barrier"
+            # Its server is not share.manager()'s: a Barrier's waits would have to wait in the
+            # server to learn their arrival index, and a Condition's lock cannot be asked for.
+            raise Uncontrollable(
+                f"{name} is a {typeid} of a Manager racecourse did not start, which racecourse cannot schedule "
+                f"(its server does not tell {'which lock it waits on' if typeid == 'Condition' else 'arrivals'} "
+                f"without waiting): make it with share.manager().{typeid}(...)"
+            )
         if typeid in _MANAGER_QUEUES and hasattr(value, "get_nowait"):
             return "manager-queue"
         kind = _SYNC_MANAGER_KINDS.get((type(value), typeid))
@@ -345,8 +386,8 @@ def classify(value: Any, name: str) -> str:
             # explore schedules in which the shared state never moves.
             raise Uncontrollable(
                 f"{name} is a Manager {typeid!r} proxy, which racecourse cannot schedule; control takes "
-                "SyncManager dict/list/Value/Namespace/Array proxies, locks, events and queues (a Semaphore, "
-                "Condition or Barrier: share.Semaphore(n), share.Condition(), share.Barrier(n))"
+                "SyncManager dict/list/Value/Namespace/Array proxies, locks, semaphores, events, queues, "
+                "conditions and barriers"
             )
         return kind
     if type(value).__name__ in _UNSUPPORTED:
@@ -373,6 +414,7 @@ class ControlledLock:
         self._label = label
         self._reentrant = reentrant
         self._channel = channel
+        self._held = 0  # how many times this process holds it (a Manager's lock does not tell)
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
         # A timed acquire is modelled as a try: the parent does not let time pass.
@@ -383,6 +425,7 @@ class ControlledLock:
             raise RuntimeError(
                 f"racecourse: {self._label} was held by something the controller does not see"
             )
+        self._held += got
         self._channel.prev = got
         return got
 
@@ -392,6 +435,7 @@ class ControlledLock:
             channel.point(RELEASE, self._key, self._label, None, self._reentrant)
         except Aborted:  # told to stop right here: the lock is still ours to give back
             self._real.release()
+            self._held -= 1
             raise
         if channel.aborting:
             # Unwinding: give it back only if this process holds it. A multiprocessing Lock
@@ -399,14 +443,16 @@ class ControlledLock:
             # for that other one (and its count goes wrong in this one): a Condition's
             # wait leaves its with block without the lock, while other processes unwind too.
             semlock = getattr(self._real, "_semlock", None)
-            if semlock is not None and not semlock._is_mine():
+            if not self._held if semlock is None else not semlock._is_mine():
                 return
             try:
                 self._real.release()
+                self._held -= 1
             except (ValueError, AssertionError, RuntimeError):
                 pass  # unwinding: it was not held after all
             return
         self._real.release()
+        self._held -= self._held > 0
 
     def __enter__(self) -> bool:
         return self.acquire()
@@ -461,13 +507,17 @@ class ControlledEvent:
 
 
 class ControlledCondition:
-    """A Condition: its lock is a :class:`ControlledLock`; ``wait()`` makes the process a
-    waiter (a point), releases the lock (points), goes on once a notify chose it (a point
-    the parent lets go only then) and re-acquires the lock (points). ``notify`` and
-    ``notify_all`` are points. Which waiters a notify wakes is the parent's to schedule, as
-    with a real multiprocessing Condition, where any waiting process may take the wake-up.
-    ``wait(timeout)`` is modelled as a wait whose time ran out at once: the lock released
-    and re-acquired, no notify waited for, False returned."""
+    """A Condition (or a Manager's): its lock is a :class:`ControlledLock`; ``wait()`` makes
+    the process a waiter (a point), releases the lock (points), goes on once a notify chose it
+    (a point the parent lets go only then) and re-acquires the lock (points). ``notify`` and
+    ``notify_all`` are points. Which waiters a notify wakes is the parent's to schedule: any
+    of them for a multiprocessing Condition, where waiting processes race for the wake-up,
+    the longest waiting for a Manager's (a threading.Condition on its server). The real
+    condition is never waited on nor notified: the parent's model is its state.
+
+    ``wait(timeout)``'s end is a point that always goes: woken if a notify chose the process
+    by then (True), else its time runs out; it then stops waiting at one more point (a notify
+    that chose it in between is lost, as with the real primitives) and returns False."""
 
     def __init__(self, real: Any, key: str, label: str, lock: "ControlledLock", channel: Channel) -> None:
         self._real = real
@@ -475,6 +525,7 @@ class ControlledCondition:
         self._label = label
         self._lock = lock
         self._channel = channel
+        self._manager = isinstance(real, managers.BaseProxy)
 
     def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
         return self._lock.acquire(block, timeout)
@@ -488,22 +539,33 @@ class ControlledCondition:
     def __exit__(self, *exc: object) -> None:
         self._lock.release()
 
-    def _owned(self, message: str) -> int:
-        """How many times this process holds the lock; AssertionError, as uncontrolled, if not."""
+    def _owned(self, doing: str) -> int:
+        """How many times this process holds the lock; the error the real one raises if not."""
+        if self._manager:  # threading.Condition's error, sent back by the server
+            if not self._lock._held:
+                raise RuntimeError(f"cannot {doing} on un-acquired lock")
+            return self._lock._held
         semlock = self._real._lock._semlock
         if not semlock._is_mine():
-            raise AssertionError(message)
+            raise AssertionError("must acquire() condition before using wait()" if doing == "wait"
+                                 else "lock is not owned")
         return int(semlock._count())
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        depth = self._owned("must acquire() condition before using wait()")
+        depth = self._owned("wait")
         lock, channel = self._lock, self._channel
-        if timeout is None:
-            channel.point(SLEEP, self._key, f"{self._label}.wait()", lock._key, lock._reentrant)
+        shown = f"{self._label}.wait()" if timeout is None else f"{self._label}.wait({timeout!r})"
+        channel.point(SLEEP, self._key, shown, lock._key, lock._reentrant)
         for _ in range(depth):
             lock.release()
         if timeout is None:
             channel.point(WAKE, self._key, self._label)
+            woken = True
+        else:
+            woken = not channel.point(TIMED_WAKE, self._key, self._label)
+            channel.prev = woken
+            if not woken:
+                channel.point(LEAVE, self._key, self._label)
         taken = 0
         try:
             for _ in range(depth):
@@ -512,19 +574,17 @@ class ControlledCondition:
         except Aborted:  # unwinding: give back what this wait took again
             for _ in range(taken):
                 lock._real.release()
+                lock._held -= 1
             raise
-        return timeout is None
+        return woken
 
     def wait_for(self, predicate: Callable[[], Any], timeout: Optional[float] = None) -> Any:
         result = predicate()
-        if timeout is not None:  # one try, as for wait(timeout)
-            if not result:
-                self.wait(timeout)
-                result = predicate()
-            return result
         while not result:
-            self.wait()
+            woken = self.wait(timeout)
             result = predicate()
+            if not woken:
+                break  # its time ran out: the real wait_for stops too
         return result
 
     def notify(self, n: int = 1) -> None:
@@ -534,7 +594,7 @@ class ControlledCondition:
         self._notify(None, f"{self._label}.notify_all()")
 
     def _notify(self, n: Optional[int], label: str) -> None:
-        self._owned("lock is not owned")
+        self._owned("notify")
         self._channel.point(NOTIFY, self._key, label, self._lock._key, self._lock._reentrant)
         self._channel.prev = n  # tells the parent how many it may wake
 
@@ -543,19 +603,23 @@ class ControlledCondition:
 
 
 class ControlledBarrier:
-    """A Barrier: ``wait()`` is a point at which the process arrives (the last of the
-    parties to arrive trips the barrier and runs its action) and a point that goes on once
-    the barrier tripped; the parent lets it go only then. ``abort()`` is a point; waiters
-    at a broken barrier raise BrokenBarrierError, as uncontrolled. A timed wait (or a
-    barrier made with a timeout) is modelled as a wait whose time ran out at once: unless
-    it is the last to arrive, it breaks the barrier. The arrival count lives in the real
-    barrier's shared memory, so each process gets its real index."""
+    """A Barrier (or a Manager's): ``wait()`` is a point at which the process arrives (the
+    last of the parties to arrive trips the barrier and runs its action) and a point that
+    goes on once the barrier tripped; the parent lets it go only then. ``abort()`` is a
+    point; waiters at a broken barrier raise BrokenBarrierError, as uncontrolled. A timed
+    wait (or a barrier made with a timeout) ends at a point that always goes: it passes if
+    the barrier tripped by then, else its time runs out and it breaks the barrier. The
+    arrival count lives in the real barrier (shared memory, or the Manager's server:
+    ``ScheduledBarrier.arrive``), so each process gets its real index."""
 
     def __init__(self, real: Any, key: str, label: str, channel: Channel) -> None:
         self._real = real
         self._key = key
         self._label = label
         self._channel = channel
+        self._manager = isinstance(real, managers.BaseProxy)
+        timeout = real._callmethod("__getattribute__", ("_timeout",)) if self._manager else real._timeout
+        self._timed = timeout is not None  # a barrier made with a timeout: every wait is timed
 
     @property
     def parties(self) -> int:
@@ -563,38 +627,58 @@ class ControlledBarrier:
 
     @property
     def n_waiting(self) -> int:
-        return int(self._read("n_waiting", lambda: self._real._count))
+        read = (lambda: self._real.n_waiting) if self._manager else (lambda: self._real._count)
+        return int(self._read("n_waiting", read))
 
     @property
     def broken(self) -> bool:
-        return bool(self._read("broken", lambda: self._real._state == _BROKEN))
+        return bool(self._read("broken", self._is_broken))
+
+    def _is_broken(self) -> bool:
+        return bool(self._real.broken) if self._manager else self._real._state == _BROKEN
 
     def wait(self, timeout: Optional[float] = None) -> int:
-        real, channel = self._real, self._channel
-        timed = timeout is not None or real._timeout is not None
-        channel.point(TRY_ARRIVE if timed else ARRIVE, self._key, f"{self._label}.wait()")
+        channel = self._channel
+        channel.point(ARRIVE, self._key, f"{self._label}.wait()")
+        index = self._arrive()
+        channel.prev = index
+        if timeout is not None or self._timed:
+            timed_out = channel.point(TIMED_PASS, self._key, self._label)
+            channel.prev = not timed_out
+            if timed_out:  # the barrier had not tripped: a real one breaks, for everyone
+                self._break()
+                raise threading.BrokenBarrierError
+        else:
+            channel.point(PASS, self._key, self._label)
+        if self._is_broken():
+            raise threading.BrokenBarrierError
+        return index
+
+    def _arrive(self) -> int:
+        """Count this arrival in the real barrier (nobody else runs now); the last runs the action."""
+        real = self._real
+        if self._manager:
+            return int(real.arrive())
         with real._cond:  # the barrier's own lock: nobody else runs now, it is free
             if real._state == _BROKEN:
                 raise threading.BrokenBarrierError
             index = real._count
             last = index + 1 == real._parties
             real._count = 0 if last else index + 1
-            if timed and not last:
-                real._state = _BROKEN  # the time ran out: the barrier breaks, as a real one does
-        channel.prev = index
-        if timed and not last:
-            raise threading.BrokenBarrierError
         if last and real._action is not None:
             real._action()
-        channel.point(PASS, self._key, self._label)
-        if real._state == _BROKEN:
-            raise threading.BrokenBarrierError
         return int(index)
+
+    def _break(self) -> None:
+        if self._manager:
+            self._real.abort()
+            return
+        with self._real._cond:
+            self._real._state = _BROKEN
 
     def abort(self) -> None:
         self._channel.point(BREAK, self._key, f"{self._label}.abort()")
-        with self._real._cond:
-            self._real._state = _BROKEN
+        self._break()
 
     def _read(self, name: str, read: Callable[[], Any]) -> Any:
         self._channel.point(READ, self._key, f"{self._label}.{name}")
@@ -1055,8 +1139,10 @@ def instrument(value: Any, name: str, channel: Channel, locks: Dict[str, Control
     if kind == "barrier":
         return ControlledBarrier(value, barrier_identity(value), name, channel)
     if kind == "condition":
-        lock = _lock(value._lock, f"{name}.lock", channel, locks)
-        return ControlledCondition(value, condition_identity(value), name, lock, channel)
+        real, key, reentrant = condition_lock(value)
+        if key not in locks:
+            locks[key] = ControlledLock(real, key, f"{name}.lock", reentrant, channel)
+        return ControlledCondition(value, condition_identity(value), name, locks[key], channel)
     if kind == "manager-value":
         return ControlledValue(value, name, channel, read=value.get, write=value.set)
     if kind in ("manager-dict", "manager-list", "manager-array"):

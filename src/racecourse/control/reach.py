@@ -225,7 +225,7 @@ class GuardedChannel(Channel):
         super().__init__(commands, messages)
         self.bookkeeping_locks: List[Tuple[str, Any]] = []  # (label, real lock)
 
-    def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> None:
+    def point(self, kind: str, key: str, label: str, needs: Optional[str] = None, reentrant: bool = False) -> bool:
         if not self.aborting:
             for name, lock in self.bookkeeping_locks:
                 if lock._semlock._is_mine():
@@ -233,7 +233,7 @@ class GuardedChannel(Channel):
                         f"{name} is bookkeeping, and this process holds it at '{kind} {label}': release a "
                         "bookkeeping lock before the code under test goes on"
                     )
-        Channel.point(self, kind, key, label, needs, reentrant)
+        return Channel.point(self, kind, key, label, needs, reentrant)
 
 
 def channel_for(commands: int, messages: int, bookkeeping: FrozenSet[str]) -> Channel:

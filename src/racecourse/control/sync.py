@@ -22,6 +22,7 @@ from .instrument import (
     CLEAR,
     GET,
     JOIN,
+    LEAVE,
     NOTIFY,
     PASS,
     PUT,
@@ -30,8 +31,9 @@ from .instrument import (
     SET,
     SLEEP,
     TASK_DONE,
+    TIMED_PASS,
+    TIMED_WAKE,
     TRY_ACQUIRE,
-    TRY_ARRIVE,
     TRY_GET,
     TRY_PUT,
     UPDATE,
@@ -78,6 +80,11 @@ class Resource:
     def held(self) -> Optional[int]:
         """A process that still holds this object (at the end of a schedule), or None."""
         return None
+
+    def times_out(self, process: int, op: Op) -> bool:
+        """Whether the end of a timed wait (TIMED_WAKE, TIMED_PASS), performed now, finds its
+        time ran out: nothing it waited for happened by then."""
+        return False
 
 
 class LockResource(Resource):
@@ -245,20 +252,33 @@ class QueueResource(Resource):
 class ConditionResource(Resource):
     """A Condition's waiters and the wake-ups its notifies left for them. A notify(n) at a
     moment when w processes wait (and t wake-ups are still untaken) leaves min(n, w - t)
-    wake-ups that only those w may take; which of them takes one is the schedule's choice,
-    as in a real multiprocessing Condition. A waiter takes the oldest wake-up open to it
-    (each later notify is open to every process an earlier one was)."""
+    wake-ups. In a multiprocessing Condition the waiters race for them: any of those w may
+    take one, the schedule's choice. In a Manager's (``fifo``: a threading.Condition on its
+    server) the notify chooses the longest waiting ones that no wake-up is meant for yet.
+    A waiter takes the oldest wake-up open to it (each later notify is open to every
+    process an earlier one was).
 
-    __slots__ = ("waiting", "wakeups", "notified")
+    A timed wait ends at TIMED_WAKE, which always goes: it takes a wake-up if one is open to
+    it, else its time ran out and it still counts as a waiter until its LEAVE, which takes
+    (and so loses) a wake-up that a notify left for it in between."""
 
-    def __init__(self, key: str, label: str) -> None:
+    __slots__ = ("waiting", "wakeups", "notified", "fifo")
+
+    def __init__(self, key: str, label: str, fifo: bool = False) -> None:
         super().__init__(key, label)
         self.waiting: List[int] = []
         self.wakeups: List[Tuple[Set[int], int]] = []  # per notify: who may take them, how many left
         self.notified = False  # whether any notify happened: for the deadlock story
+        self.fifo = fifo
 
     def ready(self, process: int, op: Op) -> bool:
-        return op.kind != WAKE or any(process in open_to for open_to, _ in self.wakeups)
+        return op.kind != WAKE or self._open(process)
+
+    def _open(self, process: int) -> bool:
+        return any(process in open_to for open_to, _ in self.wakeups)
+
+    def times_out(self, process: int, op: Op) -> bool:
+        return not self._open(process)
 
     def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
         if op.kind == SLEEP:
@@ -267,14 +287,19 @@ class ConditionResource(Resource):
             self.notified = True
             untaken = len(self.waiting) - sum(left for _, left in self.wakeups)
             count = untaken if value is None else min(value, untaken)
-            if count > 0:
+            if count > 0 and self.fifo:
+                chosen = [waiter for waiter in self.waiting if not self._open(waiter)][:count]
+                self.wakeups.extend(({waiter}, 1) for waiter in chosen)
+            elif count > 0:
                 self.wakeups.append((set(self.waiting), count))
-        elif op.kind == WAKE:
+        elif op.kind == WAKE or (op.kind in (TIMED_WAKE, LEAVE) and self._open(process)):
             self.waiting.remove(process)
             taken = next(i for i, (open_to, _) in enumerate(self.wakeups) if process in open_to)
             open_to, left = self.wakeups[taken]
             self.wakeups[taken] = (open_to, left - 1)
             self.wakeups = [(who - {process}, left) for who, left in self.wakeups if left]
+        elif op.kind == LEAVE:  # its time ran out and nobody chose it meanwhile
+            self.waiting.remove(process)
 
     def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
         return "not notified"
@@ -300,18 +325,22 @@ class BarrierResource(Resource):
     def ready(self, process: int, op: Op) -> bool:
         return op.kind != PASS or process in self.passing
 
+    def times_out(self, process: int, op: Op) -> bool:
+        return process not in self.passing
+
     def apply(self, process: int, op: Op, value: Any, clock: int) -> None:
         kind = op.kind
-        if self.broken or kind == PASS:
+        if kind == TIMED_PASS and process not in self.passing:  # its time ran out: it breaks the barrier
+            self.arrived.remove(process)
+            self.broken = True
+            self._release()
+            return
+        if self.broken or kind in (PASS, TIMED_PASS):
             self.passing.discard(process)
             return
-        if kind in (ARRIVE, TRY_ARRIVE):
+        if kind == ARRIVE:
             self.arrived.append(process)
             if len(self.arrived) == self.parties:
-                self._release()
-            elif kind == TRY_ARRIVE:  # its time ran out: it breaks the barrier and does not wait
-                self.arrived.remove(process)
-                self.broken = True
                 self._release()
         elif kind == BREAK:
             self.broken = True
@@ -342,9 +371,9 @@ for _kind in (SET, CLEAR, WAIT):  # made from the start with the flag build left
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: EventResource(key, op.label, False))
 for _kind in (PUT, TRY_PUT, GET, TRY_GET, TASK_DONE, JOIN):  # made from the start (engine.known_resources)
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: QueueResource(key, op.label, 0, 0, 0))
-for _kind in (SLEEP, WAKE, NOTIFY):
+for _kind in (SLEEP, WAKE, TIMED_WAKE, LEAVE, NOTIFY):  # made from the start (engine.known_resources)
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: ConditionResource(key, op.label))
-for _kind in (ARRIVE, TRY_ARRIVE, PASS, BREAK):  # made from the start (engine.known_resources)
+for _kind in (ARRIVE, PASS, TIMED_PASS, BREAK):  # made from the start (engine.known_resources)
     RESOURCES[_kind] = (lambda op: op.key, lambda key, op: BarrierResource(key, op.label, 0))
 _WITH_LOCK = (_lock_waited_on, lambda key, op: LockResource(key, f"the lock of {op.label}"))
 
@@ -388,6 +417,11 @@ class SyncState:
             assert resource is not None
             self.clock += 1
             resource.apply(process, op, value, self.clock)
+
+    def times_out(self, process: int, op: Op) -> bool:
+        """Whether ``op``, the end of a timed wait, finds its time ran out if performed now."""
+        resource = self._resource(op, create=False)
+        return resource is not None and resource.times_out(process, op)
 
     def held_by(self, process: int) -> List[Resource]:
         """What ``process`` holds, in the order it took hold of it."""
