@@ -442,7 +442,8 @@ def semaphore_bound(semaphore: Any) -> Optional[int]:
     if not is_proxy(semaphore):
         if not isinstance(semaphore, multiprocessing.synchronize.BoundedSemaphore):
             return None
-        return int(getattr(semaphore._semlock, "maxvalue", semaphore.get_value()))  # else: as build left it
+        semlock = semaphore._semlock  # type: ignore[attr-defined]  # not in typeshed's stubs
+        return int(getattr(semlock, "maxvalue", semaphore.get_value()))  # else: as build left it
     if semaphore._token.typeid != "BoundedSemaphore":
         return None
     count, extra = semaphore_count(semaphore), 0
