@@ -61,7 +61,7 @@ def test_placement_can_be_turned_off(monkeypatch, start_method):
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2 if placement.supported() else True, reason="one CPU")
 def test_concurrent_runs_claim_different_cpus_until_every_cpu_has_one(tmp_path):
     allowed = sorted(os.sched_getaffinity(0))
-    claims = [placement._choose(allowed, str(tmp_path)) for _ in range(2 * len(allowed))]
+    claims = [placement._choose(allowed, {os.getpid()}, str(tmp_path)) for _ in range(2 * len(allowed))]
     try:
         cpus = [cpu for cpu, _ in claims]
         # The first len(allowed) runs take one CPU each; the next ones a second slot of each.
@@ -71,6 +71,6 @@ def test_concurrent_runs_claim_different_cpus_until_every_cpu_has_one(tmp_path):
         for _, claim in claims:
             claim.close()
     # Released claims are free again: a new run takes the first slot of a CPU.
-    cpu, claim = placement._choose(allowed, str(tmp_path))
+    cpu, claim = placement._choose(allowed, {os.getpid()}, str(tmp_path))
     claim.close()
     assert os.path.exists(tmp_path / f"cpu{cpu}-0")

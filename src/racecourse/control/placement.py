@@ -13,7 +13,7 @@ to one CPU of those the process may use, and gives the thread its old CPUs back 
 pytest-xdist workers, say) spread over the CPUs instead of piling onto one: each run
 claims a slot of a CPU with a non-blocking ``flock`` on a file in the temporary folder
 (released by the kernel if the run dies), taking the first free slot of the least
-claimed CPU, the one the thread runs on now first among equals (the kernel's pick).
+claimed CPU, the one with the fewest other runnable processes first among equals.
 
 ``RACECOURSE_CONTROL_CPU=off`` leaves placement to the operating system; a CPU number
 pins there. Where affinity does not exist (macOS, Windows) placement does nothing.
@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 ENVIRONMENT = "RACECOURSE_CONTROL_CPU"
-_SLOTS = 16  # claims per CPU tried before a run goes unclaimed (then it takes the current CPU)
+_SLOTS = 16  # claims per CPU tried before a run goes unclaimed (then it takes the least busy CPU)
 
 
 _placed: Dict[int, int] = {}  # thread -> its CPU, while a placement holds it
@@ -78,7 +78,7 @@ class Placement:
             self._claim = None
 
 
-def place(pids: Iterable[Optional[int]]) -> Placement:
+def place(pids: List[Optional[int]]) -> Placement:
     """Choose the run's CPU and pin the calling thread and these processes to it.
 
     Call it once the run's processes are started: a process started by the thread while
@@ -99,7 +99,7 @@ def place(pids: Iterable[Optional[int]]) -> Placement:
     elif len(allowed) == 1:
         cpu = allowed[0]
     else:
-        cpu, claim = _choose(allowed)
+        cpu, claim = _choose(allowed, {os.getpid(), *(pid for pid in pids if pid is not None)})
     saved = set(allowed)
     try:
         os.sched_setaffinity(thread, {cpu})
@@ -118,10 +118,11 @@ def claims_folder() -> str:
     return os.path.join(tempfile.gettempdir(), f"racecourse-cpus-{_user()}")
 
 
-def _choose(allowed: List[int], folder: Optional[str] = None) -> Any:
-    """The least claimed CPU (the current one first among equals), with its claim held open."""
-    here = _current_cpu()
-    order = sorted(allowed, key=lambda cpu: cpu != here)
+def _choose(allowed: List[int], ours: Set[int], folder: Optional[str] = None) -> Any:
+    """The least claimed CPU (the least busy first among equals, not counting the run's own
+    processes ``ours``), with its claim held open."""
+    runnable = _runnable_per_cpu(allowed, ours)
+    order = sorted(allowed, key=lambda cpu: runnable.get(cpu, 0))
     if fcntl is None:
         return order[0], None
     folder = folder or claims_folder()
@@ -154,15 +155,27 @@ def _user() -> str:
     return str(os.getuid()) if hasattr(os, "getuid") else "user"
 
 
-def _current_cpu() -> Optional[int]:
-    """The CPU this thread last ran on (field 39 of /proc/thread-self/stat): the kernel's
-    own pick, usually the less busy one."""
-    try:
-        with open("/proc/thread-self/stat", encoding="ascii") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-        return int(fields[36])
-    except (OSError, ValueError, IndexError):
-        return None
+def _runnable_per_cpu(cpus: List[int], ours: Set[int], looks: int = 3) -> Dict[int, int]:
+    """How many other processes (not ``ours``) were running or waiting to run on each CPU,
+    summed over a few looks at /proc (a CPU hog is there every time; empty where /proc
+    cannot tell)."""
+    counts = dict.fromkeys(cpus, 0)
+    for _ in range(looks):
+        try:
+            pids = [name for name in os.listdir("/proc") if name.isdigit() and int(name) not in ours]
+        except OSError:
+            return {}
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as stat:
+                    fields = stat.read().rpartition(b")")[2].split()
+                if fields[0] == b"R":
+                    cpu = int(fields[36])
+                    if cpu in counts:
+                        counts[cpu] += 1
+            except (OSError, ValueError, IndexError):  # gone meanwhile
+                continue
+    return counts
 
 
 def _threads(pid: int) -> List[int]:
