@@ -134,13 +134,13 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"raw-value, every interleaving again and again; schedules/s, median of {args.rounds} rounds "
           f"[best]; {os.cpu_count()} cores, load average {load:.1f}")
-    print(f"{'start method':<13}" + "".join(f"{f'{p} x {k}':>17}" for p, k in SIZES)
+    print(f"{'start method':<13}" + "".join(f"{f'{p} x {k}':>18}" for p, k in SIZES)
           + f"{'restart 2x1':>13}{'reuse gain':>12}")
     for method in methods:
         cells = ""
         for p, k in SIZES:
             samples = rates[(method, p, k)]
-            cells += f"{statistics.median(samples):>9,.0f} [{max(samples):>5,.0f}]"
+            cells += f"{statistics.median(samples):>9,.0f} [{max(samples):>6,.0f}]"
         fresh = restarted(scenario, 2, 1, method, 5)
         gain = statistics.median(rates[(method, 2, 1)]) / fresh if (method, 2, 1) in rates else float("nan")
         print(f"{method:<13}{cells}{fresh:>13,.1f}{gain:>11,.0f}x")
