@@ -58,6 +58,15 @@ def test_bench_json_and_svg(tiny, capsys, tmp_path):
     assert 0 <= data["race_share"][METHOD] <= 1
 
     assert data["schedules_per_s"] > 0
+    control = {(entry["start_method"], entry["size"]): entry for entry in data["control"]}
+    assert set(control) == {(METHOD, f"{p}x{k}") for p, k in measure.CONTROL_SIZES}
+    for (_, size), entry in control.items():
+        processes, ops = (int(n) for n in size.split("x"))
+        # Every schedule of raw-value has the same steps: a read and a write per +=.
+        steps = 2 * processes * ops
+        assert entry["steps_per_s"] == pytest.approx(entry["schedules_per_s"] * steps, rel=1e-3)
+        assert entry["floor_round_trips_per_s"] > 0
+        assert entry["vs_floor"] == pytest.approx(entry["steps_per_s"] / entry["floor_round_trips_per_s"], rel=1e-3)
 
     root = ElementTree.parse(picture).getroot()
     assert root.tag == SVG + "svg"
@@ -75,6 +84,7 @@ def test_bench_text_quotes_every_figure(tiny, capsys):
         assert strategy.name in out
     assert f"{METHOD}: increments" in out and "Harness overhead" in out and "trials/s" in out
     assert "Controlled schedules:" in out
+    assert all(f"{p}x{k}" in out for p, k in measure.CONTROL_SIZES) and "round trips/s" in out
 
 
 def _costs():

@@ -206,6 +206,11 @@ class Share:
             self._manager = manager
         return self._manager
 
+    def server_pid(self) -> Optional[int]:
+        """The process id of this run's own Manager server, if it started one."""
+        process = getattr(self._manager, "_process", None)
+        return None if process is None else process.pid
+
     def remote_manager(self) -> "RemoteManager":
         """A ``RemoteManager`` client: to a server of this run's own on 127.0.0.1 with a fresh
         authkey, shut down at close, or to the one the run was told to connect to.

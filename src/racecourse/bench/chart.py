@@ -67,6 +67,13 @@ def summary(result: BenchResult) -> str:
         lines.append(f"Controlled schedules: {result.schedules_note}")
     else:
         lines.append(f"Controlled schedules: {result.schedules_per_s:,.0f} schedules/s ({result.schedules_note})")
+    if result.control:
+        lines.append("Controlled schedules (raw-value, random schedules; steps/s against a bare pipe round trip, same run):")
+        for measured in result.control:
+            size = f"{measured.processes}x{measured.ops}"
+            lines.append(f"  {measured.start_method:<10} {size}  {measured.schedules_per_s:9,.0f} schedules/s"
+                         f"  {measured.steps_per_s:9,.0f} steps/s  floor {measured.floor_per_s:9,.0f} round trips/s"
+                         f"  ratio {measured.vs_floor:.2f}")
     mode = "quick" if result.quick else "full"
     lines.append(f"({mode} run, {result.seconds:.0f} s)")
     return "\n".join(lines)

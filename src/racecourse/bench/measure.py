@@ -6,7 +6,10 @@
 (b) the harness overhead: raw-value through racecourse's stress runner against the same
     loop in a plain hand-written multiprocessing script, interleaved in one run;
 (c) fast-trial throughput: trials per second for raw-value, 2 processes x 1 op;
-(d) controlled-scheduler throughput, when ``racecourse.control`` provides it.
+(d) controlled-scheduler throughput: schedules per second for raw-value at 2 x 1 and 3 x 2
+    under each start method, as a ratio of its steps per second to the floor of a step (a
+    one-byte parent-child pipe round trip, placed like the controller) measured in the
+    same run.
 
 Every figure is a median of several measurements. Work is timed from the moment the
 processes are released together until the last one is done, with the system-wide
@@ -15,6 +18,7 @@ monotonic clock, so that process start-up is not counted.
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import sys
@@ -84,6 +88,27 @@ class Overhead:
 
 
 @dataclass
+class ControlRate:
+    """Controlled schedules per second at one size, and the floor they stand against."""
+
+    start_method: str
+    processes: int
+    ops: int
+    schedules_per_s: float
+    steps_per_s: float  # visible operations per second (each one parent-worker round trip)
+    floor_per_s: float  # bare pipe round trips per second, parent and one child, same placement
+
+    @property
+    def vs_floor(self) -> float:
+        return self.steps_per_s / self.floor_per_s
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"start_method": self.start_method, "size": f"{self.processes}x{self.ops}",
+                "schedules_per_s": _figure(self.schedules_per_s), "steps_per_s": _figure(self.steps_per_s),
+                "floor_round_trips_per_s": _figure(self.floor_per_s), "vs_floor": _figure(self.vs_floor)}
+
+
+@dataclass
 class BenchResult:
     quick: bool
     strategies: List[Cost] = field(default_factory=list)
@@ -92,6 +117,7 @@ class BenchResult:
     race_share: Dict[str, float] = field(default_factory=dict)  # raw-value 2x1 trials that lost an update
     schedules_per_s: Optional[float] = None
     schedules_note: str = ""
+    control: List[ControlRate] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -112,6 +138,7 @@ class BenchResult:
             "race_share": {m: _figure(v) for m, v in self.race_share.items()},
             "schedules_per_s": None if self.schedules_per_s is None else _figure(self.schedules_per_s),
             "schedules_note": self.schedules_note,
+            "control": [c.to_json() for c in self.control],
             "quick": self.quick,
             "python": platform.python_version(),
             "implementation": sys.implementation.name,
@@ -370,6 +397,77 @@ def schedules_rate(method: str, budget: int) -> Tuple[Optional[float], str]:
     return explored / seconds, f"raw-value 2x1, {explored} random schedules on running workers, {method}"
 
 
+CONTROL_SIZES = ((2, 1), (3, 2))
+
+
+def control_rate(method: str, processes: int, ops: int, schedules: int) -> ControlRate:
+    """Random schedules of raw-value on running workers, between two measurements of the
+    round-trip floor (the median of the two is the baseline)."""
+    from ..control import Controller
+    from ..control.strategies import random_schedules
+
+    scenario = catalogue.builtin_by_id()["raw-value"]
+    floors = [round_trip_floor(method, 0.2)]
+    with Controller(scenario, processes, ops, method) as controller:
+        for _ in random_schedules(controller, 10, 0):  # warm up
+            pass
+        steps = 0
+        began = time.perf_counter()
+        for execution in random_schedules(controller, schedules, 1):
+            steps += len(execution.steps)
+        seconds = time.perf_counter() - began
+    floors.append(round_trip_floor(method, 0.2))
+    return ControlRate(method, processes, ops, schedules / seconds, steps / seconds, statistics.mean(floors))
+
+
+def _echo(commands: Any, answers: Any) -> None:
+    """The floor's child: one byte back for each byte in, until told to stop."""
+    down, up = commands.fileno(), answers.fileno()
+    os.write(up, b"r")  # ready: the clock starts after the child is up (spawn imports first)
+    while os.read(down, 1) == b"g":
+        os.write(up, b"o")
+
+
+def round_trip_floor(method: str, seconds: float) -> float:
+    """One-byte round trips per second between this thread and a child on raw pipes, placed
+    on one CPU as a controlled run is: the least a controlled step can cost."""
+    from ..control.placement import place
+
+    share = Share(method)
+    context: Any = share.context
+    their_commands, commands = context.Pipe(duplex=False)
+    answers, their_answers = context.Pipe(duplex=False)
+    child = context.Process(target=_echo, args=(their_commands, their_answers), daemon=True)
+    child.start()
+    their_commands.close()
+    their_answers.close()
+    placement = place([child.pid])
+    try:
+        down, up = commands.fileno(), answers.fileno()
+        if os.read(up, 1) != b"r":
+            raise BenchError(f"the round-trip child ({method}) did not start")
+        done = 0
+        began = time.perf_counter()
+        while True:
+            for _ in range(100):
+                os.write(down, b"g")
+                os.read(up, 1)
+            done += 100
+            elapsed = time.perf_counter() - began
+            if elapsed >= seconds:
+                return done / elapsed
+    finally:
+        placement.release()
+        try:
+            os.write(commands.fileno(), b"q")
+        except OSError:
+            pass
+        stop_processes([child])
+        commands.close()
+        answers.close()
+        share.close()
+
+
 # -- everything -----------------------------------------------------------------------------
 
 
@@ -393,5 +491,10 @@ def run_bench(quick: bool = False, methods: Optional[List[str]] = None,
     default = default_start_method()
     result.schedules_per_s, result.schedules_note = schedules_rate(default if default in chosen else chosen[0],
                                                                    plan.schedules)
+    for method in chosen:
+        for processes, ops in CONTROL_SIZES:
+            if progress is not None:
+                progress(f"controlled schedules {method} {processes}x{ops}")
+            result.control.append(control_rate(method, processes, ops, plan.schedules))
     result.seconds = time.monotonic() - began
     return result

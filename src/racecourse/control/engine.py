@@ -81,6 +81,7 @@ from .instrument import (
     read_command,
     read_message,
 )
+from .placement import Placement, place
 from .reach import Found, channel_for, find, instrument_found, refuse_module_globals, walk
 from .schedule import format_schedule
 from .sync import (
@@ -562,6 +563,7 @@ class Controller:
         # observe(peek) and check(peek) with their arguments bound on first use: they run
         # once per schedule, and reading a signature costs more than a short schedule's step.
         self._bound: Dict[str, Callable[[], Any]] = {}
+        self.placement = Placement()  # one CPU for the run, chosen once the workers are up
         try:
             self.shared = call_with(scenario.build, {"share": self.share, "processes": processes, "ops": ops})
             # Every shared object, however deep build put it; refused before any worker starts.
@@ -603,6 +605,10 @@ class Controller:
             message = self._receive(index, startup_allowance(self.timeout))
             if message[0] != "ready":
                 raise ControlError(f"worker {index} could not start: {message[2]}")
+        # This thread and the run's processes share one CPU (see placement): one runs at a
+        # time, and a wake-up on another CPU costs more than a step. Given back at close().
+        # Only now, so that no process started before (a forkserver) inherits it.
+        self.placement = place([process.pid for process in self.workers] + [self.share.server_pid()])
 
     def _receive(self, index: int, timeout: Optional[float] = None) -> Tuple[Any, ...]:
         conn = self.conns[index]
@@ -630,6 +636,7 @@ class Controller:
 
     def close(self) -> None:
         """Stop every worker and tear down the shared state; safe to call twice."""
+        self.placement.release()  # first: nothing below may keep this thread on one CPU
         for commands in self.commands:
             try:
                 # Twice: a worker stopped mid-schedule takes the first as "abort", then quits.
