@@ -83,39 +83,66 @@ def schedules(scenario_id: str, processes: int, ops: int, method: str, **options
 
 @pytest.mark.parametrize("method", METHODS)
 def test_locked_array_2x1_runs_one_schedule_per_order_of_the_sections_on_each_slot(method):
-    # Each process runs one critical section per slot (4 slots), slot 0 first. A section is
-    # one transition, and two sections commute unless they touch the same slot, so a
-    # schedule's equivalence class (Mazurkiewicz trace) is fixed by the order of the two
-    # processes' sections on each slot: 2 orders per slot, chosen independently (no choice
-    # can contradict program order: at 1 op each process visits slot i before slot i+1,
-    # and an order on slot i cannot force one on slot j < i), so 2**4 = 16 classes. Sleep
-    # sets run exactly one complete schedule per class.
-    assert schedules("locked-array", 2, 1, method, reduction=True)[0] == 2 ** 4
+    # Without state caching. Each process runs one critical section per slot (4 slots), slot 0
+    # first. A section is one transition, and two sections commute unless they touch the same
+    # slot, so a schedule's equivalence class (Mazurkiewicz trace) is fixed by the order of
+    # the two processes' sections on each slot: 2 orders per slot, chosen independently (no
+    # choice can contradict program order: at 1 op each process visits slot i before slot i+1,
+    # and an order on slot i cannot force one on slot j < i), so 2**4 = 16 classes. Sleep sets
+    # run exactly one complete schedule per class.
+    assert schedules("locked-array", 2, 1, method, reduction=True, states=False)[0] == 2 ** 4
     # Today's sleep sets, over single operations: every acquire of the one lock depends on
     # every other, so every order of the 8 sections, 4 per process: C(8, 4) = 70.
-    assert schedules("locked-array", 2, 1, method, reduction=True, sections=False) == (70, 0)
+    assert schedules("locked-array", 2, 1, method, reduction=True, sections=False, states=False) == (70, 0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("scenario_id, sections", [("locked-array", 4), ("locked-value", 1)])
+@pytest.mark.parametrize("processes, ops", [(2, 1), (3, 1), (2, 2)])
+def test_state_caching_visits_each_state_once(method, scenario_id, sections, processes, ops):
+    # With state caching. locked-array: between two sections, each process's state is how
+    # many of its 4 * ops sections (one per slot, ops times) it has run: its frame's position
+    # and locals (slot, _, counts, ops) say that and nothing else (the value a section read
+    # is in no local once its += is done), and the array holds, per slot, how many sections
+    # on it ran: a function of those counts. So the states are the vectors of counts,
+    # (4 * ops + 1) ** processes of them (locked-value: 1 section per op, the count their
+    # sum, (ops + 1) ** processes), all reachable (any process may be the one to go next); each one but the final
+    # state (where no choice is left) is stored once, when its subtree is done. A schedule
+    # runs to its end only when it enters the final state, from one of its `processes`
+    # predecessors (one process has its last section left). The last sections all touch
+    # slot 3 (locked-value: the count), so none commutes with another and no sleep set prunes any of those entries:
+    # exactly `processes` complete schedules, each with one order of the critical
+    # sections; every other schedule reaches a stored state and stops there.
+    with Controller(catalogue.resolve_one(scenario_id), processes, ops, method) as controller:
+        exhaustive, found = search(controller, reduction=True)
+    assert exhaustive.complete and not exhaustive.restarts
+    assert len(exhaustive.visited.sleeping) == (sections * ops + 1) ** processes - 1
+    assert exhaustive.explored == processes
+    assert found == {(f"count={sections * processes * ops}", "", ())}
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_sections_on_the_same_data_keep_every_order(method):
-    # locked-value and lock-value: every section reads and writes the one count, so no two
-    # sections commute and every order of them is its own class: at 2 x 2, 4 sections,
-    # 2 per process in program order: 4! / (2! 2!) = 6; at 3 x 1, 3! = 6. No schedule is
-    # pruned: sections that all conflict never leave a process asleep.
+    # Without state caching (the test above counts with it). locked-value and lock-value:
+    # every section reads and writes the one count, so no two sections commute and every order
+    # of them is its own class: at 2 x 2, 4 sections, 2 per process in program order: 4! / (2!
+    # 2!) = 6; at 3 x 1, 3! = 6. No schedule is pruned: sections that all conflict never leave
+    # a process asleep.
     for scenario_id in ("locked-value", "lock-value"):
-        assert schedules(scenario_id, 2, 2, method, reduction=True) == (factorial(4) // 4, 0)
-        assert schedules(scenario_id, 3, 1, method, reduction=True) == (factorial(3), 0)
+        assert schedules(scenario_id, 2, 2, method, reduction=True, states=False) == (factorial(4) // 4, 0)
+        assert schedules(scenario_id, 3, 1, method, reduction=True, states=False) == (factorial(3), 0)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_raw_value_counts_are_the_orders_of_its_conflicting_operations(method):
-    # raw-value has no lock: the reduction's transitions are single operations, the read r
-    # and the write w of each +=. Every operation touches the one count and every pair but
-    # two reads conflicts, so a class is an interleaving up to swapping adjacent reads of
-    # different processes. 2 x 1: interleavings of r0 w0 and r1 w1 are C(4, 2) = 6; the
-    # ones that differ only by the order of the two adjacent reads pair up (r0 r1 w0 w1 ~
-    # r1 r0 w0 w1, r0 r1 w1 w0 ~ r1 r0 w1 w0): 6 - 2 = 4 classes.
-    assert schedules("raw-value", 2, 1, method, reduction=True)[0] == 4
+    # Without state caching: the classes themselves. raw-value has no lock: the reduction's
+    # transitions are single operations, the read r and the write w of each +=. Every
+    # operation touches the one count and every pair but two reads conflicts, so a class is an
+    # interleaving up to swapping adjacent reads of different processes. 2 x 1: interleavings
+    # of r0 w0 and r1 w1 are C(4, 2) = 6; the ones that differ only by the order of the two
+    # adjacent reads pair up (r0 r1 w0 w1 ~ r1 r0 w0 w1, r0 r1 w1 w0 ~ r1 r0 w1 w0): 6 - 2 = 4
+    # classes.
+    assert schedules("raw-value", 2, 1, method, reduction=True, states=False)[0] == 4
     # 2 x 2: process 0 runs r1 w1 r2 w2, process 1 runs R1 W1 R2 W2: C(8, 4) = 70
     # interleavings. Take as each class's representative the one where no read of process
     # 1 comes right before a read of process 0 (swap such pairs); classes = 70 minus the
@@ -127,7 +154,7 @@ def test_raw_value_counts_are_the_orders_of_its_conflicting_operations(method):
     # (2,1) would put R2 before R1. Inclusion-exclusion: 40 - 4 = 36, so 70 - 36 = 34.
     # (2 x 1 the same way: 6 - C(2,1) = 4.) classes_of_raw_value counts them by brute force.
     assert classes_of_raw_value(2, 2) == 34
-    assert schedules("raw-value", 2, 2, method, reduction=True)[0] == 34
+    assert schedules("raw-value", 2, 2, method, reduction=True, states=False)[0] == 34
 
 
 def classes_of_raw_value(processes: int, ops: int) -> int:
@@ -172,8 +199,8 @@ def test_semaphore_acquires_commute_while_two_slots_are_free(method):
     # sleep sets over single operations, with the same outcomes (see the test above).
     scenario = catalogue.resolve_one(f"{USES}:SEMAPHORE")
     with Controller(scenario, 3, 1, method) as controller:
-        new, found = search(controller, reduction=True)
-        old, before = search(controller, reduction=True, sections=False)
+        new, found = search(controller, reduction=True, states=False)
+        old, before = search(controller, reduction=True, sections=False, states=False)
     assert found == before and new.complete and old.complete
     assert new.explored < old.explored
 
