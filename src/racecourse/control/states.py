@@ -36,6 +36,7 @@ from __future__ import annotations
 import ast
 import ctypes
 import inspect
+import os
 import textwrap
 import types
 from typing import Any, Dict, FrozenSet, Hashable, List, Optional, Tuple
@@ -61,7 +62,9 @@ _PURE_BUILTINS = frozenset({"range", "len", "abs", "min", "max", "int", "float",
 
 _CONTROLLED = (ControlledLock, ControlledValue, ControlledSequence, ControlledBuffer, ControlledSharedMemory,
                ControlledEvent)
-_INSTRUMENT_FILE = instrument.__file__
+# racecourse's own wrappers (instrument, reach): what their frames hold follows from the
+# worker's frames and the values received, so they are skipped.
+_WRAPPERS = os.path.dirname(os.path.abspath(instrument.__file__)) + os.sep
 
 _FORBIDDEN = tuple(getattr(ast, name) for name in (
     "FunctionDef", "AsyncFunctionDef", "Lambda", "ClassDef", "ListComp", "SetComp", "DictComp", "GeneratorExp",
@@ -73,9 +76,11 @@ class Unencodable(Exception):
     """A value racecourse cannot encode faithfully."""
 
 
-def encode(value: Any) -> Hashable:
+def encode(value: Any, kept: FrozenSet[int] = frozenset()) -> Hashable:
     """A hashable encoding equal for two values only if no code can tell them apart (for
-    plain immutable data and controlled objects); Unencodable for anything else."""
+    plain immutable data and controlled objects); Unencodable for anything else. ``kept``:
+    the ids of the real shared objects a worker holds as bookkeeping, whose contents are
+    in the shared state the parent reads."""
     kind = type(value)
     if kind is int or kind is str or kind is bytes or value is None:
         return value
@@ -86,13 +91,15 @@ def encode(value: Any) -> Hashable:
     if kind is complex:
         return ("j", value.real.hex(), value.imag.hex())
     if kind is tuple:
-        return ("t",) + tuple(encode(item) for item in value)
+        return ("t",) + tuple(encode(item, kept) for item in value)
     if kind is range:
         return ("r", value.start, value.stop, value.step)
     if isinstance(value, _CONTROLLED):
         # Stateless stand-ins: the state they front is the shared state, encoded apart.
         return ("c", kind.__name__, getattr(value, "_label", None), getattr(value, "_key", None),
                 getattr(value, "_needs", None))
+    if id(value) in kept:
+        return ("k", id(value))  # the same object in this process for its whole life
     raise Unencodable(kind.__name__)
 
 
@@ -256,10 +263,11 @@ class LocalStates:
     told faithfully. ``received`` holds the values its operations returned since its
     outermost frame began its current statement."""
 
-    __slots__ = ("worker", "received", "statement")
+    __slots__ = ("worker", "kept", "received", "statement")
 
-    def __init__(self, worker: types.CodeType) -> None:
+    def __init__(self, worker: Optional[types.CodeType], kept: FrozenSet[int] = frozenset()) -> None:
         self.worker = worker
+        self.kept = kept  # see encode()
         self.received: List[Any] = []
         self.statement: Optional[Hashable] = None
 
@@ -272,13 +280,18 @@ class LocalStates:
         operation returned, ``frame`` the wrapper's frame."""
         frames = []
         while frame is not None and frame.f_code is not self.worker:
-            if frame.f_code.co_filename != _INSTRUMENT_FILE:
+            if not frame.f_code.co_filename.startswith(_WRAPPERS):
                 frames.append(frame)
             frame = frame.f_back
         if frame is None:
             self.reset()
             return None
         frames.append(frame)
+        outer = frame.f_back
+        while outer is not None:  # a worker that calls itself: its outer calls' state too
+            if outer.f_code is self.worker:
+                return None
+            outer = outer.f_back
         analysis = analyse(frame.f_code, frame.f_globals)
         if analysis is None:
             return None
@@ -290,16 +303,15 @@ class LocalStates:
             self.received.append(previous)
         try:
             positions = tuple(self._frame(each) for each in reversed(frames))
-            return positions, tuple(encode(value) for value in self.received)
+            return positions, tuple(encode(value, self.kept) for value in self.received)
         except Unencodable:
             return None
 
-    @staticmethod
-    def _frame(frame: types.FrameType) -> Hashable:
+    def _frame(self, frame: types.FrameType) -> Hashable:
         code = frame.f_code
         if analyse(code, frame.f_globals) is None:
             raise Unencodable(code.co_name)
-        local = sorted((name, encode(value)) for name, value in dict(frame.f_locals).items())
+        local = sorted((name, encode(value, self.kept)) for name, value in dict(frame.f_locals).items())
         return (code.co_filename, code.co_firstlineno, code.co_name), frame.f_lasti, tuple(local)
 
 
