@@ -138,12 +138,9 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
         if command not in (RUN, RUN_STATES):
             break
         if command == RUN_STATES and local_states is None:
-            from .states import LocalStates  # only explorations that cache states need it
+            from .states import LocalStates, kept_as_bookkeeping  # only explorations that cache states need it
 
-            kept: List[int] = []  # the real objects left to the worker as bookkeeping
-            walk(arguments, lambda value, kind, label, marked: kept.append(id(value)) or value
-                 if label in bookkeeping else value)
-            local_states = LocalStates(getattr(worker, "__code__", None), frozenset(kept))
+            local_states = LocalStates(getattr(worker, "__code__", None), kept_as_bookkeeping(arguments, bookkeeping))
         channel.states = local_states if command == RUN_STATES else None
         if local_states is not None:
             local_states.reset()

@@ -83,7 +83,8 @@ def encode(value: Any, kept: FrozenSet[int] = frozenset()) -> Hashable:
     in the shared state the parent reads."""
     kind = type(value)
     if kind is int or kind is str or kind is bytes or value is None:
-        return value
+        plain: Hashable = value
+        return plain
     if kind is bool:
         return ("b", value)
     if kind is float:
@@ -256,6 +257,21 @@ def _statements(function: ast.FunctionDef, offset: int) -> Dict[int, Hashable]:
 
 
 # -- the worker's side: its state at each operation ----------------------------------------------
+
+
+def kept_as_bookkeeping(arguments: Dict[str, Any], bookkeeping: FrozenSet[str]) -> FrozenSet[int]:
+    """The ids of the real shared objects a worker's arguments hold as bookkeeping."""
+    from .reach import walk
+
+    kept: List[int] = []
+
+    def note(value: Any, kind: str, label: str, marked: bool) -> Any:
+        if label in bookkeeping:
+            kept.append(id(value))
+        return value
+
+    walk(arguments, note)
+    return frozenset(kept)
 
 
 class LocalStates:
