@@ -134,8 +134,8 @@ def test_state_caching_visits_each_state_once(method, scenario_id, sections, pro
 def test_sections_on_the_same_data_keep_every_order(method):
     # Without state caching (the test above counts with it). locked-value and lock-value:
     # every section reads and writes the one count, so no two sections commute and every order
-    # of them is its own class: at 2 x 2, 4 sections, 2 per process in program order: 4! / (2!
-    # 2!) = 6; at 3 x 1, 3! = 6. No schedule is pruned: sections that all conflict never leave
+    # of them is its own class: at 2 x 2, 4 sections, 2 per process in program order:
+    # 4! / (2! 2!) = 6; at 3 x 1, 3! = 6. No schedule is pruned: sections that all conflict never leave
     # a process asleep.
     for scenario_id in ("locked-value", "lock-value"):
         assert schedules(scenario_id, 2, 2, method, reduction=True, states=False) == (factorial(4) // 4, 0)
