@@ -23,7 +23,11 @@ no closures, comprehensions, generators, ``try`` handlers, ``global``, ``nonloca
 ``:=``; global names only for builtins that keep no state, plain constants, controlled
 objects and accepted functions. Locals and received values must be plain immutable data
 or controlled objects. Anything else, anywhere, and the process reports no state: that
-node is not cached (the search falls back to its stateless behaviour there).
+node is not cached (the search falls back to its stateless behaviour there). Which
+statement the worker is in is told by its frame's line (the innermost statement there;
+two statements on one line count as one, which only keeps more values). As replaying
+already does, this takes a worker to act the same from the same state, and not to reach
+its own state through introspection (``sys._getframe``, ``gc``, private attributes).
 
 Sleep sets and caching: a state explored with sleep set Z covers every trace from it
 except those that begin with a transition in Z. A revisit with sleep set Z' is pruned only
