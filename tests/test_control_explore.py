@@ -92,12 +92,14 @@ def test_reduction_finds_every_outcome_that_full_enumeration_finds(method):
 
 # -- safe scenarios: no failing schedule up to 3 x 2 -------------------------------------------
 
-SIZES = [(p, k) for p in (1, 2, 3) for k in (1, 2)]
+SIZES = [(p, k) for p in (1, 2, 3) for k in (1, 2)] + [(4, 1)]
 # Exhaustive budget per size. Every safe scenario is explored completely at every size up to
-# 3 x 2, except locked-array: its 4 slots make 4 critical sections per op on one lock, and
-# the orders of those sections are all distinct (24!/(8!)^3, about 9.7e9, at 3 x 2), so from
-# 2 x 2 on it is explored within this budget plus a seeded random sample, not completely.
-BUDGET = 200
+# 3 x 2 and at 4 x 1, locked-array included: the orders of its critical sections on the one
+# lock are all distinct classes (24!/(8!)^3, about 9.7e9, at 3 x 2), but state caching
+# merges the schedules that leave each process equally far (3 complete schedules at 3 x 2).
+# A size that did not finish would be sampled at random as well, and fail the test.
+# (queue-consumers-sentinels, whose queue is not cached, runs 252 schedules at 4 x 1.)
+BUDGET = 300
 
 
 def safe_cases() -> List[Tuple[str, str]]:
@@ -118,8 +120,7 @@ def test_safe_scenarios_have_no_failing_schedule_up_to_3x2(scenario_id, method, 
                 sample = explore(scenario, strategy="random", budget=50, seed=processes * 10 + ops,
                                  controller=controller)
                 assert sample.failing == 0 and sample.errors == 0
-    expected_incomplete = [(2, 2), (3, 1), (3, 2)] if scenario_id == "locked-array" else []
-    assert incomplete == expected_incomplete
+    assert incomplete == []
 
 
 def test_every_worker_scenario_is_either_controlled_or_refused():

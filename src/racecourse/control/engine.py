@@ -46,12 +46,14 @@ from .instrument import (
     NOTIFY,
     OP,
     OP_LINE,
+    OP_STATE,
     PASS,
     PUT,
     QUIT,
     READ,
     RELEASE,
     RUN,
+    RUN_STATES,
     SET,
     SLEEP,
     TASK_DONE,
@@ -135,7 +137,18 @@ def _child_main(target: Any, shared: Shared, index: int, processes: int, ops: in
     except BaseException as error:
         channel.send(("error", None, f"{type(error).__name__}: {error}", traceback.format_exc()))
         return
-    while read_command(channel.commands) == RUN:
+    local_states = None
+    while True:
+        command = read_command(channel.commands)
+        if command not in (RUN, RUN_STATES):
+            break
+        if command == RUN_STATES and local_states is None:
+            from .states import LocalStates, kept_as_bookkeeping  # only explorations that cache states need it
+
+            local_states = LocalStates(getattr(worker, "__code__", None), kept_as_bookkeeping(arguments, bookkeeping))
+        channel.states = local_states if command == RUN_STATES else None
+        if local_states is not None:
+            local_states.reset()
         channel.prev = None
         channel.aborting = False
         try:
@@ -470,7 +483,7 @@ class RunState:
     unfinished process's next operation (``pending``), who can go (``enabled``), and the
     state of the blocking objects (``sync``: who holds what, why a process waits)."""
 
-    __slots__ = ("schedule", "steps", "pending", "enabled", "controller", "sync", "lost_updates", "lines")
+    __slots__ = ("schedule", "steps", "pending", "enabled", "controller", "sync", "lost_updates", "lines", "states")
 
     def __init__(self, controller: "Controller") -> None:
         self.controller = controller
@@ -482,6 +495,9 @@ class RunState:
         self.lost_updates = LostUpdates(controller.scenario.counts_updates)
         # The line of the worker's file each pending operation comes from (Controller(lines=True)).
         self.lines: Dict[int, Optional[int]] = {}
+        # Each process's own state (Controller.run(states=True)): what its worker reported
+        # with its pending operation, or its result once it finished (control.states).
+        self.states: Dict[int, Any] = {}
 
 
 class Status(enum.Enum):
@@ -560,6 +576,7 @@ class Controller:
         self.expected = scenario.expected(processes, ops) if scenario.is_counter else None
         self.executions = 0
         self.known_resources: Dict[str, Callable[[], Resource]] = {}
+        self.found: List[Found] = []
         # observe(peek) and check(peek) with their arguments bound on first use: they run
         # once per schedule, and reading a signature costs more than a short schedule's step.
         self._bound: Dict[str, Callable[[], Any]] = {}
@@ -577,6 +594,7 @@ class Controller:
                     "Manager proxy or lock, there or inside them): there is no interleaving to control"
                 )
             self.snapshot = _Snapshot(found)
+            self.found = found  # what state caching reads (control.states.SharedState)
             self.known_resources = _semaphores(found)
             self.peek = walk(self.shared, _peek_view)  # copies of the containers: the workers get the originals
             self._bookkeeping = frozenset(item.label for item in found if item.bookkeeping)
@@ -662,18 +680,20 @@ class Controller:
     # -- one schedule ------------------------------------------------------------------
 
     def run(self, choose: Chooser, *, watch: bool = False,
-            on_step: Optional[Callable[[RunState, Step], None]] = None) -> Execution:
+            on_step: Optional[Callable[[RunState, Step], None]] = None, states: bool = False) -> Execution:
         """Run one schedule from the initial state, asking ``choose`` who goes at each step.
 
         ``watch`` records the shared state after every step (for timelines); ``on_step`` is
-        told of every step as it happens (for ``play``).
+        told of every step as it happens (for ``play``); ``states``: each worker reports its
+        own state with each operation (``run.states``, for state caching).
         """
         self.snapshot.restore()
         self.executions += 1
         run = RunState(self)
         execution = Execution(self, run)
+        command = RUN_STATES if states else RUN
         for fd in self._command_fds:
-            os.write(fd, RUN)
+            os.write(fd, command)
         for index in range(self.processes):
             self._settle(index, self._receive(index), run, execution)
         while run.pending:
@@ -734,8 +754,11 @@ class Controller:
         if raw[0] == OP:  # the common case, read without making a Message (this runs every step)
             run.pending[process] = _new_op(Op, raw[2:OP_LINE])
             run.lines[process] = raw[OP_LINE]
+            if len(raw) > OP_STATE:
+                run.states[process] = raw[OP_STATE]
             return
         message = Message.read(raw)
+        run.states[process] = ("finished", message.error[0] if message.error is not None else None)
         if message.error is not None:
             execution.errors[process] = message.error
         elif message.tag != DONE:

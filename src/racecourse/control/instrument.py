@@ -64,6 +64,7 @@ GO = b"g"
 TIME_OUT = b"t"  # go on at a timed wait's end (TIMED_WAKE, TIMED_PASS): its time ran out
 ABORT = b"a"
 RUN = b"r"
+RUN_STATES = b"s"  # run, and report the process's own state with each operation (control.states)
 QUIT = b"q"
 
 
@@ -86,6 +87,7 @@ class Op(NamedTuple):
 # Controller made with lines=False, as explorations are).
 OP = "op"
 OP_LINE = 7  # where an OP message's line is: after the tag, the value and Op's five fields
+OP_STATE = 8  # then, when asked for (RUN_STATES), the process's own state
 READY = "ready"
 DONE = "done"
 ABORTED = "aborted"
@@ -168,7 +170,7 @@ def read_command(fd: int) -> bytes:
 class Channel:
     """The worker's end of the conversation with the controller."""
 
-    __slots__ = ("commands", "messages", "prev", "aborting", "source")
+    __slots__ = ("commands", "messages", "prev", "aborting", "source", "states")
 
     def __init__(self, commands: int, messages: int) -> None:
         self.commands = commands  # the descriptors of the two one-way pipes
@@ -176,6 +178,7 @@ class Channel:
         self.prev: Any = None  # the value of the last operation, sent with the next message
         self.aborting = False
         self.source: Optional[str] = None  # the worker's file: each operation then tells its line there
+        self.states: Any = None  # a control.states.LocalStates while the parent asks for states
 
     def send(self, message: Tuple[Any, ...]) -> None:
         write_message(self.messages, message)
@@ -186,7 +189,10 @@ class Channel:
             if kind in _TAKES:
                 raise Aborted()
             return False
-        write_message(self.messages, (OP, self.prev, kind, key, label, needs, reentrant, self._line()))
+        message: Tuple[Any, ...] = (OP, self.prev, kind, key, label, needs, reentrant, self._line())
+        if self.states is not None:  # the process's own state comes last (engine.OP_STATE)
+            message += (self.states.state(self.prev, sys._getframe(1)),)
+        write_message(self.messages, message)
         self.prev = None
         command = read_command(self.commands)
         if command != GO:

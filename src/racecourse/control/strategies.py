@@ -26,6 +26,20 @@
     search had already run such an access inside a section's transition, it begins again
     with the finer transitions (``restarts``); the schedules run before were real ones.
   * Two acquires of a semaphore whose count is at least 2 commute (both succeed).
+  * State caching (``racecourse.control.states``): at each choice point the search reads
+    the whole state (shared memory, the models of locks, semaphores and events, and each
+    process's frames, locals and the values its current statement received, reported
+    by the worker); a schedule that reaches a state whose subtree was explored with a
+    sleep set no larger than the current one stops there (Godefroid 1996, ch. 5: without
+    that subset check, sleep sets and caching together lose traces). Where the state
+    cannot be told faithfully (a queue, a Manager object, code that keeps state outside
+    its frames, a local racecourse cannot encode) that node is not cached.
+
+  Why caching and not symmetry over interchangeable workers: ``locked-array`` at 4 x 1 has
+  331,776 classes (below), and symmetry divides that by at most 4! = 24, leaving more than
+  the budget; but once a section's ``counts[slot] += 1`` is done, the value it read is in
+  no local, so the states are only how far each process got: 5**4 = 625 of them, and the
+  search runs 4 complete schedules (one per last process) in about 2 s.
 
   Why this and not optimal DPOR (Abdulla et al. 2014: Nidhugg) or reads-from equivalence
   (GenMC; Kokologiannakis et al. 2019, 2022): both need to know, for each operation, which
@@ -53,11 +67,12 @@
 from __future__ import annotations
 
 import random
-from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, Hashable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .engine import Abandon, Chooser, Controller, Execution, RunState, Status, describe_op
 from .instrument import ACQUIRE, CHECKPOINT, READ, RELEASE, TRY_ACQUIRE, UPDATE, WRITE, Op
 from .schedule import ScheduleError
+from .states import SharedState, Visited, models
 
 STRATEGIES = ("exhaustive", "random", "pct")
 
@@ -215,7 +230,7 @@ class _Node:
     """A choice point: who could start a transition here, who sleeps (with the transition
     each sleeper would run), who has been tried, and what each tried process ran."""
 
-    __slots__ = ("enabled", "sleep", "done", "ran", "chosen", "width", "roomy")
+    __slots__ = ("enabled", "sleep", "done", "ran", "chosen", "width", "roomy", "state")
 
     def __init__(self, enabled: List[int], sleep: Dict[int, Footprint], roomy: FrozenSet[str]) -> None:
         self.enabled = enabled
@@ -225,6 +240,7 @@ class _Node:
         self.chosen: Optional[int] = None
         self.width = sum(1 for p in enabled if p not in sleep)  # the branches to explore from here
         self.roomy = roomy  # semaphores whose count is at least 2 here: their acquires commute
+        self.state: Optional[Hashable] = None  # the run's state here, when it can be told (control.states)
 
 
 class _Locksets:
@@ -263,11 +279,14 @@ class Exhaustive:
     """Depth-first enumeration of every schedule (of every trace, with ``reduction``).
 
     ``reduction`` prunes with sleep sets over single operations; ``sections`` (with
-    ``reduction``) makes each critical section one transition, as the module says."""
+    ``reduction``) makes each critical section one transition, and ``states`` (with
+    ``reduction``) caches states, as the module says."""
 
-    def __init__(self, reduction: bool = False, sections: bool = True) -> None:
+    def __init__(self, reduction: bool = False, sections: bool = True, states: bool = True) -> None:
         self.reduction = reduction
         self.sections = reduction and sections
+        self.states = reduction and states  # prune schedules that reach a state already explored
+        self.visited = Visited()
         self.complete = False
         self.pruned = 0  # executions abandoned because every runnable process was asleep
         self.explored = 0  # complete executions: what the budget counts
@@ -299,11 +318,16 @@ class Exhaustive:
             return None
         return max(0, round(self.explored / fraction) - self.explored)
 
+    @property
+    def cached(self) -> int:
+        """Schedules pruned because they reached a state already explored."""
+        return self.visited.hits
+
     def executions(self, controller: Controller, budget: Optional[int]) -> Iterator[Execution]:
         search = _Search(self, controller)
         while True:
             search.reset()
-            execution = controller.run(search.choose)
+            execution = controller.run(search.choose, states=search.shared is not None)
             search.finish()
             if execution.status is Status.ABANDONED:
                 self.pruned += 1
@@ -342,6 +366,7 @@ class Exhaustive:
             self._absorbed.clear()
             self._sectioned.clear()
         self._stack.clear()
+        self.visited.clear()  # explored with transitions now known to be too coarse
         self.restarts += 1
         return True
 
@@ -357,6 +382,8 @@ class Exhaustive:
                 node.chosen = remaining[0]
                 return True
             stack.pop()
+            if node.state is not None:  # its whole subtree is explored
+                self.visited.explored(node.state, frozenset(node.sleep.items()))
         return False
 
 
@@ -367,6 +394,8 @@ class _Search:
     def __init__(self, owner: Exhaustive, controller: Controller) -> None:
         self.owner = owner
         self.semaphores = frozenset(controller.known_resources)
+        shared = SharedState(controller.found) if owner.states else None
+        self.shared = shared if shared is not None and shared.cacheable else None
         self.reset()
 
     def reset(self) -> None:
@@ -396,6 +425,11 @@ class _Search:
         else:
             node = self._open(run)
             stack.append(node)
+            if self.shared is not None:
+                node.state = self._state(run)
+                if node.state is not None and owner.visited.covers(node.state, frozenset(node.sleep.items())):
+                    stack.pop()
+                    raise Abandon()  # explored from this very state before, with no more asleep
             choices = [p for p in node.enabled if p not in node.sleep]
             if not choices:
                 raise Abandon()  # every order from here was covered by an earlier schedule
@@ -466,6 +500,21 @@ class _Search:
         roomy = frozenset(key for key in self.semaphores if self.owner.sections
                           and getattr(run.sync.resources.get(key), "count", 0) >= 2)
         return _Node(list(run.enabled), sleep, roomy)
+
+    def _state(self, run: RunState) -> Optional[Hashable]:
+        """The whole state of the run here, or None if a part of it cannot be told."""
+        assert self.shared is not None
+        processes = []
+        for process in range(run.controller.processes):
+            local = run.states.get(process)
+            if local is None:
+                return None
+            op = run.pending.get(process)
+            processes.append((local, None if op is None else (op.kind, op.key)))
+        modelled = models(run.sync.resources)
+        if modelled is None:
+            return None
+        return self.shared.memory(), modelled, tuple(processes)
 
     def finish(self) -> None:
         """The schedule ended: record its last transition (its trace stays for
