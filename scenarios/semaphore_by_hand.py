@@ -19,11 +19,11 @@ What goes wrong: the count itself is always right, every change is made under it
 (compare ``raw-value``, where the count loses updates). But the check is made before the
 lock, on a count that may change before the act:
 
-1. one process is inside: the count is 1;
-2. two others arrive; each reads 1, one after the other, and each decides "a place is
-   free";
-3. both take a place, under the lock, one after the other: the count is 3, and three
-   processes are in a section meant for two.
+1. process 0 reads the count: 0, a place is free;
+2. before it takes one, the other two check (0, then 1: free) and each takes a place:
+   the count is 2, the section is full;
+3. process 0 acts on what it read earlier and takes a place too, under the lock: the
+   count is 3, and three processes are in a section meant for two.
 
 A lock around each step does not make the check and the act one step (as in
 ``check-then-act``). It takes three processes: ``racecourse explore semaphore-by-hand
