@@ -12,7 +12,8 @@ from racecourse.catalogue import UnknownScenario
 
 pytestmark = pytest.mark.start_method_independent
 
-# The stable ids of DESIGN.md's catalogue that ship today, with their expectations.
+# The stable ids of DESIGN.md's catalogue that ship today, and of the lessons added for
+# the queue, Event, Semaphore and Condition, with their expectations.
 DECLARED = {
     "raw-value": Expect.RACY,
     "synchronized-value": Expect.RACY,
@@ -39,6 +40,14 @@ DECLARED = {
     "shared-memory-basics": Expect.SAFE,
     "manager-basics": Expect.SAFE,
     "check-then-act": Expect.RACY,
+    "event-handshake": Expect.RACY,
+    "event-handshake-after-write": Expect.SAFE,
+    "queue-consumers": Expect.RACY,
+    "queue-consumers-sentinels": Expect.SAFE,
+    "semaphore-by-hand": Expect.RACY,
+    "semaphore-bounded": Expect.SAFE,
+    "condition-if": Expect.RACY,
+    "condition-while": Expect.SAFE,
     "deadlock": Expect.DEADLOCK,
     "remote-manager": Expect.RACY,
     "remote-manager-locked": Expect.SAFE,

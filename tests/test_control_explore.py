@@ -99,7 +99,13 @@ SIZES = [(p, k) for p in (1, 2, 3) for k in (1, 2)] + [(4, 1)]
 # merges the schedules that leave each process equally far (3 complete schedules at 3 x 2).
 # A size that did not finish would be sampled at random as well, and fail the test.
 # (queue-consumers-sentinels, whose queue is not cached, runs 252 schedules at 4 x 1.)
+# Not yet the two lessons whose sections block and wake one another, whose code state
+# caching does not take (Conditions; a try/finally): the orders of their puts, takes, waits
+# and wake-ups (condition-while: 11,926 classes at 3 x 2, 4,806 at 4 x 1), and of their
+# tries and releases on the semaphore (semaphore-bounded: 5,718 and 480), are all distinct;
+# both are complete at 3 x 1, the smallest size at which their racy twins fail.
 BUDGET = 300
+INCOMPLETE = {"condition-while": [(3, 2), (4, 1)], "semaphore-bounded": [(3, 2), (4, 1)]}
 
 
 def safe_cases() -> List[Tuple[str, str]]:
@@ -120,7 +126,7 @@ def test_safe_scenarios_have_no_failing_schedule_up_to_3x2(scenario_id, method, 
                 sample = explore(scenario, strategy="random", budget=50, seed=processes * 10 + ops,
                                  controller=controller)
                 assert sample.failing == 0 and sample.errors == 0
-    assert incomplete == []
+    assert incomplete == INCOMPLETE.get(scenario_id, [])
 
 
 def test_every_worker_scenario_is_either_controlled_or_refused():
@@ -171,6 +177,30 @@ def test_racy_counters_fail_at_2x1_and_shrink_to_it(scenario_id, method, nothing
             running.close()
     assert size == (2, 1)
     assert not execution.correct and execution.lost == 1
+
+
+# Lessons whose race needs three processes: one more than the two that race, to change the
+# state between a check and the act on it (a consumer that takes the item a woken one was
+# told about; a third process that reads the same free place).
+THREE_PROCESS_RACES = {"condition-if": "took from an empty buffer", "semaphore-by-hand": "3 processes were inside"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("scenario_id", sorted(THREE_PROCESS_RACES))
+def test_three_process_races_fail_first_at_3x1_and_each_failure_replays(scenario_id, method, nothing_left_behind):
+    scenario = catalogue.resolve_one(scenario_id)
+    for processes, ops in [(2, 1), (2, 2)]:  # every size below 3 x 1 that finishes quickly
+        smaller = explore(scenario, processes=processes, ops=ops, start_method=method)
+        assert smaller.complete and smaller.failing == 0 and smaller.errors == 0, (processes, ops)
+    with Controller(scenario, 3, 1, method) as controller:
+        result = explore(scenario, controller=controller)
+        assert result.complete and result.failing > 0 and result.deadlocks == 0 and result.errors == 0
+        assert result.failures and all(THREE_PROCESS_RACES[scenario_id] in f.outcome for f in result.failures)
+        for failure in result.failures:
+            sized = parse_schedule(failure.sized)
+            assert (sized.processes, sized.ops) == (3, 1)
+            assert {replay(controller, sized.steps, failure.sized, watch=False).outcome for _ in range(5)} == {
+                failure.outcome}
 
 
 def _sized_choices():
