@@ -39,6 +39,16 @@ def test_explore_safe_scenario_exits_0_and_says_so(capsys):
     assert status == 0 and "no failing schedule in 3 schedules (every" in out
 
 
+def test_a_race_that_needs_a_third_process_is_not_reported_as_absent(capsys):
+    # condition-if fails first at 3 x 1 (test_control_explore proves it); at explore's
+    # default 2 x 1 every schedule is fine, and the report says what size to try.
+    status, out, _ = run_cli(capsys, "explore", "condition-if", "-m", METHOD)
+    assert status == 0 and "no failing schedule" in out
+    assert "its race may need more processes: its runs use 3, this exploration 2 (try --processes 3)" in out
+    status, out, _ = run_cli(capsys, "explore", "condition-if", "-p", "3", "-m", METHOD)
+    assert "first failing schedule:" in out and "may need more processes" not in out
+
+
 def test_explore_a_safe_scenario_that_fails_exits_1(capsys, tmp_path):
     # A user's scenario that claims to be safe but is raw-value's += : explore proves it wrong.
     path = tmp_path / "claims_safe.py"

@@ -303,7 +303,21 @@ def _show_one(args: argparse.Namespace, scenario: Scenario, result: Exploration)
     print()
     mark = "green" if result.ok else "red"
     print(paint(f"{result.expect.value} scenario: {result.verdict()}", mark))
+    hint = _larger_size_hint(result)
+    if hint:
+        print(hint)
     return result.exit_status
+
+
+def _larger_size_hint(result: Any) -> Optional[str]:
+    """A racy scenario explored completely, without a failure, at fewer processes than its
+    own runs use: its race may need them (condition-if's needs a third process), so say so
+    rather than let "no failing schedule" read as "no race"."""
+    wanted = result.scenario.defaults.processes
+    if result.expect is not Expect.RACY or result.failing or not result.complete or result.processes >= wanted:
+        return None
+    return (f"its race may need more processes: its runs use {wanted}, this exploration {result.processes}"
+            f" (try --processes {wanted})")
 
 
 # -- replay -------------------------------------------------------------------------------------
