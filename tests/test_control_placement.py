@@ -13,6 +13,7 @@ import pytest
 from racecourse import catalogue
 from racecourse.control import Controller, placement
 from racecourse.control.strategies import Exhaustive
+from support import run_cli
 
 pytestmark = pytest.mark.skipif(not placement.supported(), reason="no CPU affinity on this system")
 
@@ -74,3 +75,13 @@ def test_concurrent_runs_claim_different_cpus_until_every_cpu_has_one(tmp_path):
     cpu, claim = placement._choose(allowed, {os.getpid()}, str(tmp_path))
     claim.close()
     assert os.path.exists(tmp_path / f"cpu{cpu}-0")
+
+
+@pytest.mark.parametrize("setting", ["banana", "of", "-1", "4096"])
+def test_a_setting_the_command_line_cannot_use_is_one_line_and_exit_2(setting, monkeypatch, capsys):
+    monkeypatch.setenv(placement.ENVIRONMENT, setting)
+    status, out, err = run_cli(capsys, "explore", "raw-value")
+    assert status == 2 and out == ""
+    assert err.strip().splitlines() == [
+        f"racecourse: RACECOURSE_CONTROL_CPU must be off or a CPU this process may use "
+        f"({', '.join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))}), not {setting!r}"]

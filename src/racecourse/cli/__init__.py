@@ -17,6 +17,7 @@ from typing import Any, List, NoReturn, Optional, Set
 
 from .. import __version__
 from ..catalogue import BadScenarioFile, UnknownScenario
+from ..control.placement import setting_problem as placement_problem
 from ..sharing import available_start_methods, default_start_method
 from . import bench, browse, diff, explore, run, serve, tour
 from .options import UsageError
@@ -146,6 +147,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command is None:  # bad usage like any other: one line on stderr, not the help
             names = ", ".join(args.command_names)
             raise UsageError(f"racecourse: give a command ({names}); 'racecourse --help' explains them")
+        problem = placement_problem()  # RACECOURSE_CONTROL_CPU: read by every controlled run
+        if problem is not None:
+            raise UsageError(problem)
         return int(args.handler(args))
     except (UsageError, UnknownScenario) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else "bad usage"

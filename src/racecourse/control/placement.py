@@ -78,6 +78,20 @@ class Placement:
             self._claim = None
 
 
+def setting_problem() -> Optional[str]:
+    """What is wrong with RACECOURSE_CONTROL_CPU, in one line, or None. ``place`` itself
+    takes a value it cannot use as unset (the API keeps working); the command line refuses
+    it, so that a mistyped setting is not silently ignored."""
+    setting = os.environ.get(ENVIRONMENT, "").strip().lower()
+    if setting in ("", "off", "no", "false") or not supported():
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if setting.isdigit() and int(setting) in allowed:
+        return None
+    usable = ", ".join(str(cpu) for cpu in allowed)
+    return f"{ENVIRONMENT} must be off or a CPU this process may use ({usable}), not {setting!r}"
+
+
 def place(pids: List[Optional[int]]) -> Placement:
     """Choose the run's CPU and pin the calling thread and these processes to it.
 
