@@ -43,11 +43,13 @@ import inspect
 import os
 import textwrap
 import types
+from multiprocessing import synchronize
 from typing import Any, Dict, FrozenSet, Hashable, List, Optional, Tuple
 
 from . import instrument
 from .instrument import (
     ControlledBuffer,
+    ControlledCondition,
     ControlledEvent,
     ControlledLock,
     ControlledSequence,
@@ -56,7 +58,8 @@ from .instrument import (
 )
 
 # The kinds of shared object whose whole state the parent can read or models (see
-# ``reach.Found.kind``): a run that shares anything else is never cached.
+# ``reach.Found.kind``): a run that shares anything else is never cached. A condition too,
+# when it is a multiprocessing Condition over a plain Lock (``_cacheable``).
 CACHEABLE_KINDS = frozenset({"synchronized-value", "synchronized-array", "raw-value", "raw-array", "shared-memory",
                              "lock", "semaphore", "event"})
 
@@ -65,7 +68,7 @@ _PURE_BUILTINS = frozenset({"range", "len", "abs", "min", "max", "int", "float",
                             "isinstance", "sum", "ValueError", "RuntimeError", "AssertionError", "Exception"})
 
 _CONTROLLED = (ControlledLock, ControlledValue, ControlledSequence, ControlledBuffer, ControlledSharedMemory,
-               ControlledEvent)
+               ControlledEvent, ControlledCondition)
 # racecourse's own wrappers (instrument, reach): what their frames hold follows from the
 # worker's frames and the values received, so they are skipped.
 _WRAPPERS = os.path.dirname(os.path.abspath(instrument.__file__)) + os.sep
@@ -338,11 +341,22 @@ class LocalStates:
 # -- the parent's side: the shared state and the models -------------------------------------------
 
 
+def _cacheable(item: Any) -> bool:
+    if item.kind == "condition":
+        # Its waiters and wake-ups are the parent's model, and a wait's outcome reaches the
+        # worker as a received value. Only over a plain Lock: over an RLock, how deep the
+        # waiting process held it is kept in racecourse's own frame (skipped) until the
+        # re-acquire; a Manager's Condition is not taken either.
+        lock = getattr(item.value, "_lock", None)  # not in typeshed's stubs
+        return isinstance(item.value, synchronize.Condition) and type(lock) is synchronize.Lock
+    return item.kind in CACHEABLE_KINDS
+
+
 class SharedState:
     """Reads the bytes of every shared memory object the run can change."""
 
     def __init__(self, found: List[Any]) -> None:
-        self.cacheable = all(item.kind in CACHEABLE_KINDS for item in found)
+        self.cacheable = all(_cacheable(item) for item in found)
         self.regions: List[Tuple[int, int]] = []
         self.blocks: List[Any] = []
         if not self.cacheable:
@@ -361,11 +375,11 @@ class SharedState:
 
 
 def models(resources: Dict[str, Any]) -> Optional[Hashable]:
-    """The parent's models of the locks, semaphores and events, or None for a model this
-    encoding does not know (a queue, condition or barrier)."""
-    from .sync import EventResource, LockResource, SemaphoreResource
+    """The parent's models of the locks, semaphores, events and conditions, or None for a
+    model this encoding does not know (a queue or barrier)."""
+    from .sync import ConditionResource, EventResource, LockResource, SemaphoreResource
 
-    encoded = []
+    encoded: List[Hashable] = []
     holdings = []
     for key in sorted(resources):
         resource = resources[key]
@@ -378,6 +392,10 @@ def models(resources: Dict[str, Any]) -> Optional[Hashable]:
             encoded.append((key, resource.count, tuple(process for _, process in resource.takers)))
         elif kind is EventResource:
             encoded.append((key, resource.flag, resource.cleared_by))
+        elif kind is ConditionResource:
+            if resource.waiting or resource.wakeups or resource.notified:  # else as if never used
+                encoded.append((key, tuple(resource.waiting),
+                                tuple((tuple(sorted(who)), left) for who, left in resource.wakeups), resource.notified))
         else:
             return None
     # The order in which locks were taken shows in a deadlock's story.
