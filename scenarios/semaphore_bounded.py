@@ -8,6 +8,7 @@ is turned away::
     if slots.acquire(block=False):       # take a free place, if there is one
         try:
             visits[index] += 1           # the work the section bounds
+            time.sleep(MOMENT)           # ... which takes a moment
         finally:
             slots.release()              # give the place back
     else:
@@ -31,6 +32,7 @@ import time
 from racecourse import Defaults, Expect, Scenario
 
 PLACES = 2
+MOMENT = 0.0001  # seconds spent inside the section, as in semaphore-by-hand
 
 
 def build(share, processes):
@@ -47,6 +49,7 @@ def worker(slots, visits, crowd, index, ops):
             try:
                 come_in(crowd)
                 visits[index] += 1  # the work the section bounds
+                time.sleep(MOMENT)  # which takes a moment, as in semaphore-by-hand
                 go_out(crowd)
             finally:
                 slots.release()
@@ -78,5 +81,5 @@ SCENARIO = Scenario(
     build=build,
     worker=worker,
     check=check,
-    defaults=Defaults(processes=3, ops=60_000),
+    defaults=Defaults(processes=3, ops=2_000),
 )
