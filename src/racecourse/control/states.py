@@ -5,8 +5,8 @@ that reach the same state both have their whole future explored. State caching p
 second one. A state must hold everything that decides the future:
 
 * the shared memory (the bytes of every Value, Array and shared-memory block, read by
-  the parent), and the parent's model of every lock, semaphore and event (who holds
-  what, in which order, counts, flags);
+  the parent), and the parent's model of every lock, semaphore, event and Condition over
+  a plain Lock (who holds what, in which order, counts, flags, waiters and wake-ups);
 * each unfinished process's own state, which its worker reports with each operation
   (:class:`LocalStates`): the code position of every frame from the worker's down to the
   operation, each frame's locals, and the values the worker received since its current
