@@ -31,15 +31,27 @@
   most room), and
   deselects it otherwise, visibly ("N deselected"). A session without the variable, as a
   developer runs it, runs everything.
+- A test marked ``start_method_rotates`` checks the controlled search over many scenarios
+  and sizes (comparisons with the full enumeration, the 3 x 2 proofs). The start method
+  decides how the workers start and receive what ``build`` made; once they run, the
+  search is the same code, and each primitive's way into a worker is tested under every
+  method by tests of its own. So each such case runs under one start method per
+  interpreter, a different one on the next interpreter (the interpreter's minor version
+  plus the case's own checksum, modulo three): across the matrix, every case runs under
+  every start method, on some interpreter, for a third of the cost. A session with
+  RACECOURSE_START_METHOD set deselects the cases whose turn it is not, visibly.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import platform
 import re
+import sys
 import threading
 import warnings
+import zlib
 from typing import Iterator, List, Optional, Tuple
 
 import pytest
@@ -78,12 +90,32 @@ def _runs_under(item: pytest.Item) -> Optional[str]:
     return wanted if wanted in multiprocessing.get_all_start_methods() else EVERY_PLATFORM_HAS
 
 
+# A case's name with its start method left out (test_x[locked-array-spawn] ->
+# test_x[locked-array-]), so that its turn does not depend on the session it is in.
+_METHOD_IN_NAME = re.compile(r"(?<![A-Za-z0-9_])(forkserver|fork|spawn)(?![A-Za-z0-9_])")
+# PyPy 3.9 takes a turn of its own, not CPython 3.9's.
+_INTERPRETER_TURN = sys.version_info.minor + (1 if platform.python_implementation() == "PyPy" else 0)
+
+
+def _turn(item: pytest.Item) -> Optional[str]:
+    """The start method whose session runs this start_method_rotates case on this interpreter."""
+    if item.get_closest_marker("start_method_rotates") is None:
+        return None
+    methods = sorted(multiprocessing.get_all_start_methods())
+    case = _METHOD_IN_NAME.sub("", item.nodeid)
+    return methods[(zlib.crc32(case.encode()) + _INTERPRETER_TURN) % len(methods)]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", OWN_WARNINGS_ARE_ERRORS)
     config.addinivalue_line("markers", "start_method_independent(run_under='fork'): the test's result does not "
                             "depend on the "
                             f"session's start method; a session with {START_METHOD_VARIABLE} set runs it only "
                             "under run_under")
+    config.addinivalue_line("markers", "start_method_rotates: the case checks the controlled search, the same "
+                            "code under each start method; a session with "
+                            f"{START_METHOD_VARIABLE} set runs it only when this interpreter's turn (minor "
+                            "version plus the case's checksum, modulo three) names its method")
     # The session's start method is every process's default too (xdist workers included),
     # so a test that runs `racecourse run raw-value` without -m stays within it: a spawn
     # session must not fork behind its back from a worker with execnet's thread.
@@ -122,10 +154,12 @@ def _shard(config: pytest.Config) -> Optional[Tuple[int, int]]:
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     chosen = os.environ.get(START_METHOD_VARIABLE)
     if chosen:
-        elsewhere = [item for item in items if _runs_under(item) not in (None, chosen)]
+        elsewhere = [item for item in items
+                     if _runs_under(item) not in (None, chosen) or _turn(item) not in (None, chosen)]
         if elsewhere:
             config.hook.pytest_deselected(items=elsewhere)
-            items[:] = [item for item in items if _runs_under(item) in (None, chosen)]
+            away = {id(item) for item in elsewhere}
+            items[:] = [item for item in items if id(item) not in away]
     shard = _shard(config)
     if shard is not None:
         # Every K-th test, not every K-th file: a module's slow parametrized cases (one per
@@ -195,5 +229,6 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
     lines = [f"racecourse {racecourse.__version__} from {os.path.dirname(racecourse.__file__)}, start methods: {method}"]
     if os.environ.get(START_METHOD_VARIABLE):
         lines.append("start-method-independent tests run in the session their marker names (run_under), "
-                     "and are deselected in the others")
+                     "and are deselected in the others; start_method_rotates cases run in the session "
+                     f"of this interpreter's turn ({_INTERPRETER_TURN} + the case's checksum, modulo three)")
     return lines

@@ -71,6 +71,8 @@ def test_reduction_keeps_every_outcome_and_runs_fewer_schedules(method):
     assert (own.complete, own.schedules, own.failing) == (True, 1, 0)  # all independent: one trace
 
 
+# One start method per interpreter, rotating over the matrix (tests/conftest.py): the search is the same code under each.
+@pytest.mark.start_method_rotates
 @pytest.mark.parametrize("method", METHODS)
 def test_reduction_finds_every_outcome_that_full_enumeration_finds(method):
     # Sleep sets must only skip schedules that reorder independent operations: at 2 x 1,
@@ -112,6 +114,8 @@ def safe_cases() -> List[Tuple[str, str]]:
             if controllable(s) and s.expect.under(m) is Expect.SAFE]
 
 
+# One start method per interpreter, rotating over the matrix (tests/conftest.py): the search is the same code under each.
+@pytest.mark.start_method_rotates
 @pytest.mark.parametrize("scenario_id, method", safe_cases())
 def test_safe_scenarios_have_no_failing_schedule_up_to_3x2(scenario_id, method, nothing_left_behind):
     scenario = catalogue.resolve_one(scenario_id)
@@ -144,6 +148,8 @@ def racy_counter_cases() -> List[Tuple[str, str]]:
             if controllable(s) and s.is_counter and s.expect.under(m) is Expect.RACY]
 
 
+# One start method per interpreter, rotating over the matrix (tests/conftest.py): the search is the same code under each.
+@pytest.mark.start_method_rotates
 @pytest.mark.parametrize("scenario_id, method", racy_counter_cases())
 def test_racy_counters_fail_at_2x1_and_shrink_to_it(scenario_id, method, nothing_left_behind):
     scenario = catalogue.resolve_one(scenario_id)
@@ -184,6 +190,8 @@ def test_racy_counters_fail_at_2x1_and_shrink_to_it(scenario_id, method, nothing
 THREE_PROCESS_RACES = {"condition-if": "took from an empty buffer", "semaphore-by-hand": "3 processes were inside"}
 
 
+# One start method per interpreter, rotating over the matrix (tests/conftest.py): the search is the same code under each.
+@pytest.mark.start_method_rotates
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("scenario_id", sorted(THREE_PROCESS_RACES))
 def test_three_process_races_fail_first_at_3x1_and_each_failure_replays(scenario_id, method, nothing_left_behind):

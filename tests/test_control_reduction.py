@@ -49,6 +49,8 @@ def search(controller: Controller, budget=None, **options) -> Tuple[Exhaustive, 
     return exhaustive, found
 
 
+# One start method per interpreter, rotating over the matrix (tests/conftest.py): the search is the same code under each.
+@pytest.mark.start_method_rotates
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("scenario", CONTROLLABLE + USE_SCENARIOS, ids=lambda scenario: scenario.id)
 def test_the_reduction_keeps_every_outcome_deadlock_and_error_of_the_full_enumeration(method, scenario):

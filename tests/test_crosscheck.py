@@ -45,6 +45,8 @@ FAST = [s for s in CHECKABLE
         if fast_trials.unsupported_reason(s) is None and "manager" not in s.id and s.id not in QUEUED]
 
 
+# One start method per interpreter, rotating over the matrix (tests/conftest.py): the search is the same code under each.
+@pytest.mark.start_method_rotates
 @pytest.mark.usefixtures("nothing_left_behind")
 @pytest.mark.parametrize("scenario", FAST, ids=lambda s: s.id)
 def test_every_outcome_fast_trials_observe_is_reachable_under_control(scenario):
