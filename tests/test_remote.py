@@ -72,6 +72,10 @@ def server(key_file):
     yield running
     if running.process.poll() is None:
         running.stop()
+    # A test that killed the server never called stop(), which closes its pipes (PyPy
+    # reported them unclosed at a later collection).
+    for stream in (running.process.stdout, running.process.stderr):
+        stream.close()
 
 
 def run(*args, **kwargs):
