@@ -103,6 +103,17 @@ def test_deadlock_scenario_times_out_as_declared(start_method, nothing_left_behi
     assert result.trials[0].ok
 
 
+def test_until_raced_ends_a_run_at_its_first_trial_that_races(start_method, nothing_left_behind):
+    racy = stress_runner.run(catalogue.resolve_one("raw-value"), ops=20_000, trials=4, start_method=start_method,
+                             until_raced=True)
+    raced = [trial.raced for trial in racy.trials]
+    # Whichever trial raced first is the last one run; a run where none raced runs all four.
+    assert raced == [False] * (len(raced) - 1) + [True] or raced == [False] * 4
+    safe = stress_runner.run(catalogue.resolve_one("locked-value"), ops=200, trials=3, start_method=start_method,
+                             until_raced=True)
+    assert [trial.raced for trial in safe.trials] == [False] * 3
+
+
 def test_successful_runs_leave_nothing_behind(start_method, nothing_left_behind):
     for scenario_id in ["shared-memory", "manager-dict-locked", "pool-map", "module-lock"]:
         result = stress_runner.run(catalogue.resolve_one(scenario_id), trials=1, start_method=start_method)

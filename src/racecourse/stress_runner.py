@@ -212,11 +212,14 @@ def run(
     stop_on_failure: bool = True,
     connect: Optional[Endpoint] = None,
     started: Optional[Callable[[RunResult], None]] = None,
+    until_raced: bool = False,
 ) -> RunResult:
     """Run ``trials`` trials of ``scenario`` (unset options take the scenario's defaults).
 
     ``started`` is handed the result before the first trial; trials are added to it as
-    they complete, so a caller interrupted by Ctrl-C still has the ones completed so far."""
+    they complete, so a caller interrupted by Ctrl-C still has the ones completed so far.
+    ``until_raced`` ends the run after the first trial that shows the race: whether a run
+    shows it is then decided as soon as it is known, at the cost of the trials after it."""
     defaults = scenario.defaults
     result = RunResult(
         scenario=scenario,
@@ -238,6 +241,8 @@ def run(
             progress(number + 1, count)
         result.wall_seconds = time.monotonic() - began
         if stop_on_failure and trial.failure is not None and not trial.ok:
+            break
+        if until_raced and trial.raced:
             break
     return result
 
