@@ -43,6 +43,7 @@ from __future__ import annotations
 import ast
 import ctypes
 import inspect
+import marshal
 import os
 import sys
 import textwrap
@@ -359,9 +360,14 @@ class LocalStates:
         # (the received values) or is the worker's own result, which no outcome reads.
         try:
             positions = tuple(self._frame(each) for each in reversed(frames))
-            return positions, tuple(encode(value, self.kept) for value in self.received)
+            state: Any = positions, tuple(encode(value, self.kept) for value in self.received)
         except Unencodable:
             return None
+        # Sent as marshal's bytes: equal bytes only for equal states (loads gives the state
+        # back, types and all); two equal states may differ in bytes (a string interned in
+        # one only), which costs a hit, never an outcome. Cheaper than pickling the tuples
+        # on PyPy, where pickle is Python code, and a cheaper key for the parent to hash.
+        return marshal.dumps(state, 2)
 
     def _frame(self, frame: types.FrameType) -> Hashable:
         code = frame.f_code
@@ -392,19 +398,39 @@ class SharedState:
         self.cacheable = all(_cacheable(item) for item in found)
         self.regions: List[Tuple[int, int]] = []
         self.blocks: List[Any] = []
+        # The same for the bookkeeping objects alone (see ``bookkeeping``).
+        self.bookkeeping_regions: List[Tuple[int, int]] = []
+        self.bookkeeping_blocks: List[Any] = []
         if not self.cacheable:
             return
         for item in found:
             kind, value = item.kind, item.value
+            regions, blocks = (self.bookkeeping_regions, self.bookkeeping_blocks) if item.bookkeeping else ([], [])
             if kind in ("synchronized-value", "synchronized-array", "raw-value", "raw-array"):
                 raw = value.get_obj() if kind.startswith("synchronized") else value
-                self.regions.append((ctypes.addressof(raw), ctypes.sizeof(raw)))
+                for where in (self.regions, regions):
+                    where.append((ctypes.addressof(raw), ctypes.sizeof(raw)))
             elif kind == "shared-memory":
-                self.blocks.append(value)
+                for where in (self.blocks, blocks):
+                    where.append(value)
 
     def memory(self) -> Tuple[bytes, ...]:
-        return tuple(ctypes.string_at(address, size) for address, size in self.regions) + tuple(
-            bytes(block.buf) for block in self.blocks)
+        return _read(self.regions, self.blocks)
+
+    def bookkeeping(self) -> Optional[Tuple[bytes, ...]]:
+        """The bookkeeping objects' bytes, or None when there are none. Their reads and
+        writes are no operations, so no footprint shows them; yet they are in the state,
+        and a check may read them (the most ever inside at once). Two transitions that both
+        change them may not commute there: the search compares these bytes before and after
+        each transition and counts a change as a write to one bookkeeping place."""
+        if not self.bookkeeping_regions and not self.bookkeeping_blocks:
+            return None
+        return _read(self.bookkeeping_regions, self.bookkeeping_blocks)
+
+
+def _read(regions: List[Tuple[int, int]], blocks: List[Any]) -> Tuple[bytes, ...]:
+    return tuple(ctypes.string_at(address, size) for address, size in regions) + tuple(
+        bytes(block.buf) for block in blocks)
 
 
 def models(resources: Dict[str, Any]) -> Optional[Hashable]:
