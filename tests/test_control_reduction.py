@@ -314,3 +314,34 @@ def test_state_caching_keeps_a_violation_seen_only_in_bookkeeping(method):
     assert cached.complete and cached.cached
     assert found == reference
     assert any(outcome.startswith("3 processes were inside") for outcome, _, _ in found)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name, outcomes", [
+    ("IN_FINALLY", {"error in process 1: ValueError: 0", "error in process 1: ValueError: 1"}),
+    ("IN_EXCEPT", {"error in process 1: ValueError: 0", "error in process 1: ValueError: 1"}),
+    ("AFTER_BODY", {"count=0 (expected 2, 2 lost)", "count=1 (expected 2, 1 lost)",
+                    "count=10 (expected 2, 8 too many)", "count=11 (expected 2, 9 too many)"}),
+    ("EXCEPT_THEN_ON", {"count=10 (expected 2, 8 too many)", "count=11 (expected 2, 9 too many)",
+                        "count=50 (expected 2, 48 too many)", "count=51 (expected 2, 49 too many)"}),
+])
+def test_try_workers_at_2x1_run_one_schedule_per_order_of_their_two_races(method, name, outcomes):
+    # state_uses' try workers at 2 x 1: process 0 writes a then b (2 operations), process 1
+    # reads a, reads b, writes seen (3; in IN_FINALLY and IN_EXCEPT the read of b is made
+    # while the exception carrying a's value is handled). Every interleaving: C(5, 2) = 10.
+    # The dependent pairs are (write a, read a) and (write b, read b); seen is process 1's
+    # alone. All four orders of the two pairs fit both programs (read a < write a < write b
+    # < read b; write a < read a < read b < write b; and the two in-order ones), so sleep
+    # sets run 4 schedules. Caching merges none: a state repeats only if two prefixes
+    # differ in the order of a pair, and then process 1 differs (first holds a's value), or
+    # is inside the handled exception, which is not cached. The outcomes: the value read
+    # from a (and from b, where seen is the outcome: first * 10 + b, first 5 when
+    # EXCEPT_THEN_ON saw a unset).
+    scenario = catalogue.resolve_one(f"{STATE_USES}:{name}")
+    with Controller(scenario, 2, 1, method) as controller:
+        everything, every_kind = search(controller, reduction=False)
+        reduced, reduced_kinds = search(controller, reduction=True, states=False)
+        cached, cached_kinds = search(controller, reduction=True)
+    assert (everything.explored, reduced.explored, cached.explored, cached.cached) == (10, 4, 4, 0)
+    assert {outcome for outcome, _, _ in every_kind} == outcomes
+    assert reduced_kinds == cached_kinds == every_kind
