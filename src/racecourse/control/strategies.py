@@ -33,7 +33,12 @@
     sleep set no larger than the current one stops there (Godefroid 1996, ch. 5: without
     that subset check, sleep sets and caching together lose traces). Where the state
     cannot be told faithfully (a queue, a Manager object, code that keeps state outside
-    its frames, a local racecourse cannot encode) that node is not cached.
+    its frames, a local racecourse cannot encode, an exception being handled) that node
+    is not cached. Bookkeeping's bytes are part of the state but its updates are no
+    operations: with caching, a transition that changed them counts as a write to one
+    bookkeeping place, so two such transitions keep both orders (the most ever inside,
+    which semaphore-by-hand checks, depends on the order of one coming in and another
+    going out).
 
   Why caching and not symmetry over interchangeable workers: ``locked-array`` at 4 x 1 has
   331,776 classes (below), and symmetry divides that by at most 4! = 24, leaving more than
