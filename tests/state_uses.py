@@ -1,9 +1,10 @@
 """Workers that keep state where frame introspection does not reach, for the state-caching
 tests: each has two schedules that reach the same shared memory, code position and locals
 with different values hidden elsewhere (the interpreter's value stack, a loop's iterator, a
-local overwritten mid-statement). A search that merged them would lose
-an outcome the full enumeration reaches; tests/test_control_reduction.py compares them.
-The last two keep all their state in frames, so caching applies and must be right."""
+local overwritten mid-statement, an exception waiting in a finally or except clause). A
+search that merged them would lose an outcome the full enumeration reaches;
+tests/test_control_reduction.py compares them. The others keep all their state in frames,
+so caching applies and must be right."""
 
 from racecourse import Defaults, Expect, Scenario
 
@@ -47,6 +48,56 @@ def overwritten(a, b, seen, index):
         first, seen.value = 0, first * 10 + b.value  # first is 0 again when seen is written
 
 
+def pending_in_finally(a, b, seen, index):
+    if index == 0:
+        a.value = 1
+        b.value = 1
+    else:
+        try:
+            raise ValueError(a.value)  # the exception carries a's value...
+        finally:
+            seen.value = b.value  # ...and waits on the value stack while b is read
+
+
+def pending_in_except(a, b, seen, index):
+    if index == 0:
+        a.value = 1
+        b.value = 1
+    else:
+        try:
+            raise ValueError(a.value)  # the exception carries a's value...
+        except ValueError:
+            seen.value = b.value  # ...and waits while b is read...
+            raise  # ...to be raised again
+
+
+def finally_after_the_body(a, b, seen, index):
+    if index == 0:
+        a.value = 1
+        b.value = 1
+    else:
+        first = 0
+        try:
+            first = a.value
+        finally:  # reached without an exception: nothing waits but what the frame shows
+            seen.value = first * 10 + b.value
+
+
+def except_then_on(a, b, seen, index):
+    if index == 0:
+        a.value = 1
+        b.value = 1
+    else:
+        first = 0
+        try:
+            if a.value:
+                raise ValueError("a was set")
+            first = 5
+        except ValueError:
+            first = 1  # the exception is dropped when the clause ends
+        seen.value = first * 10 + b.value
+
+
 def plain_locals(a, b, seen, index):
     if index == 0:
         a.value = 1
@@ -81,6 +132,10 @@ def _scenario(name, worker, title, build=build_pair, observe=seen):
 STACK = _scenario("state-on-the-stack", on_the_stack, "a read kept on the value stack")
 LOOP = _scenario("state-in-a-loop-bound", in_a_loop_bound, "a read kept in a range iterator")
 OVERWRITTEN = _scenario("state-overwritten", overwritten, "a local overwritten before a later target")
+IN_FINALLY = _scenario("state-pending-in-finally", pending_in_finally, "an exception waiting in a finally clause")
+IN_EXCEPT = _scenario("state-pending-in-except", pending_in_except, "an exception waiting in an except clause")
+AFTER_BODY = _scenario("state-finally-after-the-body", finally_after_the_body, "a finally clause reached normally")
+EXCEPT_THEN_ON = _scenario("state-except-then-on", except_then_on, "an exception handled, then on")
 PLAIN = _scenario("state-in-locals", plain_locals, "every read in a local")
 LOCKED = _scenario("state-locked-sums", add_up, "sections whose reads reach the outcome", build=build_locked,
                    observe=sum_seen)

@@ -18,16 +18,19 @@ That is faithful only for code whose state is all in those places, so a worker's
 read once (its source, with ``ast``) and accepted only if it cannot keep state elsewhere:
 ``for`` loops over ``range(...)`` of values that never change, whose variable only the
 loop assigns (so that the variable tells where the loop's iterator is); ``with`` on a
-lock named by a parameter or a global, or on ``x.get_lock()``; single assignment targets;
-no closures, comprehensions, generators, ``try`` handlers, ``global``, ``nonlocal`` or
-``:=``; global names only for builtins that keep no state, plain constants, controlled
-objects and accepted functions. Locals and received values must be plain immutable data
-or controlled objects. Anything else, anywhere, and the process reports no state: that
-node is not cached (the search falls back to its stateless behaviour there). Which
-statement the worker is in is told by its frame's line (the innermost statement there;
-two statements on one line count as one, which only keeps more values). As replaying
-already does, this takes a worker to act the same from the same state, and not to reach
-its own state through introspection (``sys._getframe``, ``gc``, private attributes).
+lock named by a parameter or a global, or on ``x.get_lock()``; ``try`` with ``except``,
+``else`` and ``finally`` (not ``except*``); single assignment targets; no closures,
+comprehensions, generators, ``global``, ``nonlocal`` or ``:=``; global names only for
+builtins that keep no state, plain constants, controlled objects, accepted functions and
+``time.sleep``. Locals and received values must be plain immutable data or controlled
+objects. Anything else, anywhere, and the process reports no state: that node is not
+cached (the search falls back to its stateless behaviour there). So is an operation made
+while an exception is being handled (in an ``except`` or ``finally`` clause reached by
+an exception, or a ``with`` left by one; see ``LocalStates.state``). Which statement the
+worker is in is told by its frame's line (the innermost statement there; two statements
+on one line count as one, which only keeps more values). As replaying already does, this
+takes a worker to act the same from the same state, and not to reach its own state
+through introspection (``sys._getframe``, ``gc``, private attributes).
 
 Sleep sets and caching: a state explored with sleep set Z covers every trace from it
 except those that begin with a transition in Z. A revisit with sleep set Z' is pruned only
@@ -40,8 +43,11 @@ from __future__ import annotations
 import ast
 import ctypes
 import inspect
+import marshal
 import os
+import sys
 import textwrap
+import time
 import types
 from multiprocessing import synchronize
 from typing import Any, Dict, FrozenSet, Hashable, List, Optional, Tuple
@@ -65,7 +71,9 @@ CACHEABLE_KINDS = frozenset({"synchronized-value", "synchronized-array", "raw-va
 
 # Builtins that keep no state and call nothing of the user's but the objects' own methods.
 _PURE_BUILTINS = frozenset({"range", "len", "abs", "min", "max", "int", "float", "str", "bool", "tuple", "divmod",
-                            "isinstance", "sum", "ValueError", "RuntimeError", "AssertionError", "Exception"})
+                            "isinstance", "sum", "ValueError", "RuntimeError", "AssertionError", "Exception",
+                            "KeyError", "IndexError", "LookupError", "ZeroDivisionError", "ArithmeticError",
+                            "OverflowError", "TypeError", "TimeoutError"})
 
 _CONTROLLED = (ControlledLock, ControlledValue, ControlledSequence, ControlledBuffer, ControlledSharedMemory,
                ControlledEvent, ControlledCondition)
@@ -75,7 +83,7 @@ _WRAPPERS = os.path.dirname(os.path.abspath(instrument.__file__)) + os.sep
 
 _FORBIDDEN = tuple(getattr(ast, name) for name in (
     "FunctionDef", "AsyncFunctionDef", "Lambda", "ClassDef", "ListComp", "SetComp", "DictComp", "GeneratorExp",
-    "Yield", "YieldFrom", "Await", "Global", "Nonlocal", "NamedExpr", "Try", "TryStar", "AsyncFor", "AsyncWith",
+    "Yield", "YieldFrom", "Await", "Global", "Nonlocal", "NamedExpr", "TryStar", "AsyncFor", "AsyncWith",
     "Match", "Import", "ImportFrom", "Starred") if hasattr(ast, name))
 
 
@@ -157,12 +165,20 @@ def _analyse(code: types.CodeType, namespace: Dict[str, Any]) -> Optional[_Funct
     params |= {arg.arg for arg in (arguments.vararg, arguments.kwarg) if arg is not None}
     assigned = {node.id for node in ast.walk(function) if isinstance(node, ast.Name)
                 and isinstance(node.ctx, (ast.Store, ast.Del))}
+    # "except E as name" binds name (and deletes it when the clause ends).
+    assigned |= {node.name for node in ast.walk(function) if isinstance(node, ast.ExceptHandler) and node.name}
     local = params | assigned
     stable = params - assigned
+    # ``time.sleep(...)``: the time module as a global, for its sleep only (which waits
+    # and keeps nothing; the clock's readings would be state no frame shows).
+    sleeps = {id(node.value) for node in ast.walk(function) if isinstance(node, ast.Attribute)
+              and node.attr == "sleep" and isinstance(node.value, ast.Name)}
     for node in ast.walk(function):
         if node is not function and isinstance(node, _FORBIDDEN):
             return None
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
+            if id(node) in sleeps and namespace.get(node.id) is time:
+                continue
             if not _global_ok(node.id, namespace):
                 return None
             if _constant(namespace[node.id]) if node.id in namespace else node.id in ("len", "range"):
@@ -194,6 +210,8 @@ def _global_ok(name: str, namespace: Dict[str, Any]) -> bool:
     if name not in namespace:
         return name in _PURE_BUILTINS
     value = namespace[name]
+    if value is time.sleep:  # from time import sleep
+        return True
     if isinstance(value, types.FunctionType):
         defaults = (value.__defaults__ or ()) + tuple((value.__kwdefaults__ or {}).values())
         return all(_constant(default) for default in defaults) and not vars(value) \
@@ -324,11 +342,32 @@ class LocalStates:
             self.statement = statement
         elif self.statement is not None:
             self.received.append(previous)
+        if sys.exc_info()[0] is not None:
+            # An exception is being handled somewhere in this process: it waits on a value
+            # stack (with the exception it replaced) to be re-raised or dropped when its
+            # clause ends, and no frame shows it. Not cached. (The values received above
+            # are still noted: a statement that began before may go on after the clause.)
+            return None
+        # Otherwise ``try`` keeps nothing outside the frame that its code position does not
+        # fix. CPython 3.11 and later find handlers in the code's exception table, fixed
+        # per position; 3.9, 3.10 and PyPy 3.9 (same bytecode) keep a block stack, but in
+        # structured code the blocks open at a position (and the value stack depth each
+        # records) follow from the position, except the block of an exception being
+        # handled, ruled out above. A finally clause reached without an exception is
+        # compiled once per way in (the end of the body, a return, a break: 3.9 and later,
+        # PyPy 3.9 too), so the position tells which way it continues; a return's value
+        # waiting there was received in the statement still running in the worker's frame
+        # (the received values) or is the worker's own result, which no outcome reads.
         try:
             positions = tuple(self._frame(each) for each in reversed(frames))
-            return positions, tuple(encode(value, self.kept) for value in self.received)
+            state: Any = positions, tuple(encode(value, self.kept) for value in self.received)
         except Unencodable:
             return None
+        # Sent as marshal's bytes: equal bytes only for equal states (loads gives the state
+        # back, types and all); two equal states may differ in bytes (a string interned in
+        # one only), which costs a hit, never an outcome. Cheaper than pickling the tuples
+        # on PyPy, where pickle is Python code, and a cheaper key for the parent to hash.
+        return marshal.dumps(state, 2)
 
     def _frame(self, frame: types.FrameType) -> Hashable:
         code = frame.f_code
@@ -359,19 +398,39 @@ class SharedState:
         self.cacheable = all(_cacheable(item) for item in found)
         self.regions: List[Tuple[int, int]] = []
         self.blocks: List[Any] = []
+        # The same for the bookkeeping objects alone (see ``bookkeeping``).
+        self.bookkeeping_regions: List[Tuple[int, int]] = []
+        self.bookkeeping_blocks: List[Any] = []
         if not self.cacheable:
             return
         for item in found:
             kind, value = item.kind, item.value
+            regions, blocks = (self.bookkeeping_regions, self.bookkeeping_blocks) if item.bookkeeping else ([], [])
             if kind in ("synchronized-value", "synchronized-array", "raw-value", "raw-array"):
                 raw = value.get_obj() if kind.startswith("synchronized") else value
-                self.regions.append((ctypes.addressof(raw), ctypes.sizeof(raw)))
+                for where in (self.regions, regions):
+                    where.append((ctypes.addressof(raw), ctypes.sizeof(raw)))
             elif kind == "shared-memory":
-                self.blocks.append(value)
+                for where in (self.blocks, blocks):
+                    where.append(value)
 
     def memory(self) -> Tuple[bytes, ...]:
-        return tuple(ctypes.string_at(address, size) for address, size in self.regions) + tuple(
-            bytes(block.buf) for block in self.blocks)
+        return _read(self.regions, self.blocks)
+
+    def bookkeeping(self) -> Optional[Tuple[bytes, ...]]:
+        """The bookkeeping objects' bytes, or None when there are none. Their reads and
+        writes are no operations, so no footprint shows them; yet they are in the state,
+        and a check may read them (the most ever inside at once). Two transitions that both
+        change them may not commute there: the search compares these bytes before and after
+        each transition and counts a change as a write to one bookkeeping place."""
+        if not self.bookkeeping_regions and not self.bookkeeping_blocks:
+            return None
+        return _read(self.bookkeeping_regions, self.bookkeeping_blocks)
+
+
+def _read(regions: List[Tuple[int, int]], blocks: List[Any]) -> Tuple[bytes, ...]:
+    return tuple(ctypes.string_at(address, size) for address, size in regions) + tuple(
+        bytes(block.buf) for block in blocks)
 
 
 def models(resources: Dict[str, Any]) -> Optional[Hashable]:

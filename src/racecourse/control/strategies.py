@@ -33,7 +33,12 @@
     sleep set no larger than the current one stops there (Godefroid 1996, ch. 5: without
     that subset check, sleep sets and caching together lose traces). Where the state
     cannot be told faithfully (a queue, a Manager object, code that keeps state outside
-    its frames, a local racecourse cannot encode) that node is not cached.
+    its frames, a local racecourse cannot encode, an exception being handled) that node
+    is not cached. Bookkeeping's bytes are part of the state but its updates are no
+    operations: with caching, a transition that changed them counts as a write to one
+    bookkeeping place, so two such transitions keep both orders (the most ever inside,
+    which semaphore-by-hand checks, depends on the order of one coming in and another
+    going out).
 
   Why caching and not symmetry over interchangeable workers: ``locked-array`` at 4 x 1 has
   331,776 classes (below), and symmetry divides that by at most 4! = 24, leaving more than
@@ -199,6 +204,9 @@ def independent(first: Op, second: Op) -> bool:
 Footprint = Tuple[Tuple[Op, ...], Optional[str]]
 
 _DATA = (READ, WRITE, UPDATE)
+# What a transition that changed a bookkeeping object's bytes counts as in its footprint
+# (with state caching, which reads those bytes: SharedState.bookkeeping).
+_BOOKKEEPING_WRITE = Op(WRITE, "bookkeeping", "bookkeeping", None, False)
 _TAKES = (ACQUIRE, TRY_ACQUIRE)
 
 
@@ -406,6 +414,7 @@ class _Search:
         self.closed = False  # the section's release has run
         self.trace: List[Tuple[int, Op, FrozenSet[str]]] = []  # (process, op, locks it held)
         self.held: Dict[int, Dict[str, int]] = {}
+        self.bookkeeping_before: Optional[Tuple[bytes, ...]] = None  # at the start of the transition under way
 
     def choose(self, run: RunState) -> int:
         owner = self.owner
@@ -436,6 +445,8 @@ class _Search:
             process = node.chosen = choices[0]
         self.depth += 1
         self.running = process
+        if self.shared is not None:
+            self.bookkeeping_before = self.shared.bookkeeping()
         op = run.pending[process]
         self.section = None
         self.closed = False
@@ -480,7 +491,10 @@ class _Search:
         if self.running is None:
             return
         node = self.owner._stack[self.depth - 1]
-        node.ran[self.running] = (tuple(self.ops), self.section if self.closed else None)
+        ops = tuple(self.ops)
+        if self.shared is not None and self.bookkeeping_before != self.shared.bookkeeping():
+            ops += (_BOOKKEEPING_WRITE,)  # see SharedState.bookkeeping
+        node.ran[self.running] = (ops, self.section if self.closed else None)
         self.running = None
         self.ops = []
 
