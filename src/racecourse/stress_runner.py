@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 import traceback
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from .catalogue import worker_in_child
 from .model import Scenario, Shared, call_with, check_importable_worker
@@ -96,7 +96,8 @@ class _Workers(WorkerGroup):
         finished = self.collect("done", deadline)
         # Any still alive after the grace period is stopped in close().
         self.let_exit(min(deadline, time.monotonic() + GRACE_SECONDS))
-        return max(heard for heard, _ in finished) - min(began for _, began in finished)
+        starts: List[float] = [began for _, began in finished]
+        return max(heard for heard, _ in finished) - min(starts)
 
 
 class _Alarm:

@@ -92,7 +92,7 @@ def _tell_stack(conn: Any) -> Callable[[int, Any], None]:
     return handler
 
 
-def child_main(body: Callable[..., None], conn: Any, *args: Any) -> None:
+def child_main(body: Callable[..., Any], conn: Any, *args: Any) -> None:
     """Entry point of one worker process (module-level so spawn can import it).
 
     ``body(conn, *args)`` sends ("ready", None) once it is set up, then does its work;
