@@ -1,8 +1,9 @@
 """racecourse's harness overhead: raw-value through the stress runner against the same loop
 in a plain hand-written multiprocessing script, interleaved in one run, per start method.
 
-Both are timed the same way: from the release of the barrier to the parent receiving the
-last worker's "done". The goal is a ratio of at most 1.05.
+Both are timed the same way: from the first worker past the start line (the worker's own
+reading of the system-wide monotonic clock) to the parent receiving the last worker's
+"done". The goal is a ratio of at most 1.05.
 
     python benchmarks/harness_overhead.py [--ops 1000000] [--repeats 7]
 """

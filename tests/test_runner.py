@@ -120,6 +120,66 @@ def test_successful_runs_leave_nothing_behind(start_method, nothing_left_behind)
         assert result.failures == []
 
 
+SPAN = textwrap.dedent('''
+    """span: each worker notes, by the machine's monotonic clock, when its work began and ended."""
+    import time
+    from racecourse import Expect, Scenario
+
+    NOTED = []  # what check() was shown, in the parent
+
+    def build(share, processes):
+        return {"times": share.Array("d", 2 * processes, lock=False)}
+
+    def note(times, index):
+        times[2 * index] = time.monotonic()
+        time.sleep(0.05)
+        times[2 * index + 1] = time.monotonic()
+
+    def keep(times):
+        NOTED.append(list(times))
+
+    SPAN = Scenario(id="span", title="t", expect=Expect.SAFE, build=build, worker=note, check=keep)
+''')
+
+
+def test_a_trials_seconds_run_from_the_first_worker_past_the_start_line(start_method, tmp_path, monkeypatch,
+                                                                         nothing_left_behind):
+    """A trial's seconds cover all of its workers' work, and not the time the parent took to
+    release them: the span runs from the first worker past the start line (its own clock) to
+    the last "done" heard. Both bounds follow from the order of events on one clock (a
+    worker passes the start line before its work and after the release; the parent hears
+    its "done" after its work and before run_trial returns), so the test cannot fail by
+    chance; it fails if the span starts before the release, as it once did."""
+    path = tmp_path / "span_workers.py"
+    path.write_text(SPAN)
+    scenario = catalogue.resolve_one(f"{path}:SPAN")
+    released = []
+
+    class SlowToRelease(stress_runner._Workers):
+        """A parent that takes half a second to open the start line after deciding to."""
+
+        def __init__(self, *args):
+            super().__init__(*args)
+            release = self.start_line.release  # the child gets its own methods, not these
+
+            def late_release():
+                if not released:
+                    time.sleep(0.5)
+                    released.append(time.monotonic())
+                release()
+
+            self.start_line.release = late_release
+
+    monkeypatch.setattr(stress_runner, "_Workers", SlowToRelease)
+    trial = stress_runner.run_trial(scenario, start_method, 2, 1, 30.0)
+    returned = time.monotonic()
+    assert trial.ok and trial.failure is None
+    (times,) = scenario.check.__globals__["NOTED"]
+    work = max(times[1::2]) - min(times[0::2])
+    assert work >= 0.05
+    assert work <= trial.seconds <= returned - released[0]
+
+
 def test_close_lets_idle_children_finish_and_terminates_busy_ones(start_method, tmp_path, nothing_left_behind):
     # Children that finish on their own end like any finished process (exit status 0, and
     # coverage keeps what they ran); only a Pool with a task still running is terminated.

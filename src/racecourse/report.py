@@ -124,7 +124,8 @@ def run_table(results: Sequence[RunResult]) -> str:
                 r.verdict(),
             ]
         )
-    # "race": from the start line to the last worker's end, summed over the trials;
+    # "race": from the first worker past the start line to the last one's end, summed over
+    # the trials;
     # "wall": the whole run, process start-up included (most of it under spawn).
     headers = ["scenario", "method", "expect", "procs x ops", "trials", "race", "wall", "result", "verdict"]
     return table(headers, rows, width=output_width())

@@ -144,7 +144,8 @@ class RunResult(_Judged):
     trials: List[TrialResult] = field(default_factory=list)
     interrupted: bool = False
     # The whole run: starting and stopping processes, building and reading the state. A
-    # trial's ``seconds`` count only the race, from the start line to the last worker done.
+    # trial's ``seconds`` count only the race, from the first worker past the start line to
+    # the last worker done.
     wall_seconds: float = 0.0
     requested: int = 0  # the trials asked for: more than ``trials`` holds when interrupted
 

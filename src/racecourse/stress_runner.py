@@ -4,7 +4,9 @@ One trial: build the shared state, start N workers, let each report that it is r
 release them together at a start line (without it, on 2 cores, a fast worker can
 finish before the next one has started and nothing races), wait for every one of them
 with a deadline, then read the result in the parent. The trial's timeout counts from that
-start line; starting the workers has an allowance of its own (``startup_allowance``).
+start line; starting the workers has an allowance of its own (``startup_allowance``). The
+seconds a trial reports are those its workers ran: from the first one past the start line
+(its own clock reading, sent with its "done") to the parent hearing the last one is done.
 Every path out of a trial (success, an exception in a worker, a killed worker, a timeout,
 Ctrl-C) goes through the same ``finally`` that kills what is still running and tears the
 shared state down.
@@ -17,7 +19,7 @@ import signal
 import threading
 import time
 import traceback
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 from .catalogue import worker_in_child
 from .model import Scenario, Shared, call_with, check_importable_worker
@@ -37,13 +39,17 @@ Progress = Callable[[int, int], None]
 
 
 def _worker_body(conn: Any, target: Any, shared: Shared, index: int, processes: int, ops: int, start_line: Any,
-                 startup: float) -> None:
-    """What one worker of a trial does (inside ``workers.child_main``, which reports)."""
+                 startup: float) -> float:
+    """What one worker of a trial does (inside ``workers.child_main``, which reports); returns
+    when it passed the start line, which goes to the parent with its "done"."""
     worker = worker_in_child(target)
     conn.send(("ready", None))
     if not start_line.acquire(timeout=startup):  # the slowest sibling may still be starting
         raise TrialTimeout("the parent never opened the start line")
+    # time.monotonic() is one clock for every process of the machine (CLOCK_MONOTONIC).
+    began = time.monotonic()
     call_with(worker, {**shared, "ops": ops, "index": index, "processes": processes})
+    return began
 
 
 def _blame_lost_server(share: Share, failure: Failure) -> Failure:
@@ -74,16 +80,24 @@ class _Workers(WorkerGroup):
             _worker_body, sender, target, shared, index, processes, ops, self.start_line, startup))
 
     def run(self, startup_deadline: float, timeout: float) -> float:
-        """Release the workers together once all are ready; the seconds they ran."""
+        """Release the workers together once all are ready; the seconds they ran, from the
+        first one past the start line to the last "done" heard.
+
+        Not from the release: how long the scheduler takes to wake the first worker is
+        not part of the run, and a hand-written script's barrier cannot time it either
+        (its parent starts a clock only when it is woken itself, often after its workers
+        have begun). Everything racecourse does in a worker after the start line is
+        inside the span."""
         self.collect("ready", startup_deadline)
-        started = time.monotonic()
+        released = time.monotonic()
         for _ in self.processes:
             self.start_line.release()
-        deadline = started + timeout
+        deadline = released + timeout
         finished = self.collect("done", deadline)
         # Any still alive after the grace period is stopped in close().
         self.let_exit(min(deadline, time.monotonic() + GRACE_SECONDS))
-        return max(finished) - started
+        starts: List[float] = [began for _, began in finished]
+        return max(heard for heard, _ in finished) - min(starts)
 
 
 class _Alarm:

@@ -92,19 +92,18 @@ def _tell_stack(conn: Any) -> Callable[[int, Any], None]:
     return handler
 
 
-def child_main(body: Callable[..., None], conn: Any, *args: Any) -> None:
+def child_main(body: Callable[..., Any], conn: Any, *args: Any) -> None:
     """Entry point of one worker process (module-level so spawn can import it).
 
     ``body(conn, *args)`` sends ("ready", None) once it is set up, then does its work;
-    this sends ("done", None) when it returns, or ("error", (name, message, traceback)) for
-    anything it raised, SystemExit included, and then exits with status 1.
+    this sends ("done", what it returned) when it returns, or ("error", (name, message,
+    traceback)) for anything it raised, SystemExit included, and then exits with status 1.
     """
     leave_signals_to_parent(die_with_parent=True)  # the parent stops the workers itself and reports once
     if hasattr(signal, "SIGUSR1"):
         signal.signal(signal.SIGUSR1, _tell_stack(conn))
     try:
-        body(conn, *args)
-        conn.send(("done", None))
+        conn.send(("done", body(conn, *args)))
     except BaseException as error:  # report everything, SystemExit included
         conn.send(("error", (type(error).__name__, str(error), traceback.format_exc())))
         conn.close()
@@ -159,13 +158,14 @@ class WorkerGroup:
                 for end in theirs:
                     end.close()  # only the child holds its ends: its death reads as end-of-file here
 
-    def collect(self, wanted: str, deadline: float) -> List[float]:
-        """Wait until every worker sent ``wanted``; return when each one did."""
+    def collect(self, wanted: str, deadline: float) -> List[Tuple[float, Any]]:
+        """Wait until every worker sent ``wanted``; return, for each one, when it did and
+        what it sent with it."""
         pending = set(range(len(self.conns)))
         owner: Dict[Any, int] = {}
         for index, (conn, process) in enumerate(zip(self.conns, self.processes)):
             owner[conn] = owner[process.sentinel] = index
-        finished_at: Dict[int, float] = {}
+        received: Dict[int, Tuple[float, Any]] = {}
         while pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -186,11 +186,11 @@ class WorkerGroup:
                     name, message, text = payload
                     raise WorkerFailed(Failure("exception", f"{name}: {message}", index, text, name))
                 if kind == wanted:
-                    finished_at[index] = time.monotonic()
+                    received[index] = (time.monotonic(), payload)
                     pending.discard(index)
                 if kind == "silent" and not self.processes[index].is_alive():
                     raise WorkerFailed(_death(self.processes[index], index))
-        return [finished_at[i] for i in range(len(self.conns))]
+        return [received[i] for i in range(len(self.conns))]
 
     def let_exit(self, deadline: float) -> None:
         """Let finished workers exit on their own until ``deadline``: exiting runs their

@@ -56,7 +56,7 @@ def cost_tables(costs: Sequence[Cost]) -> str:
 def summary(result: BenchResult) -> str:
     """Every figure of a bench run, for a person."""
     lines = [cost_tables(result.strategies), ""]
-    lines.append("Harness overhead (raw-value, 2 processes, barrier release to last done, medians):")
+    lines.append("Harness overhead (raw-value, 2 processes, first start to last done, medians):")
     for entry in result.overhead:
         lines.append(f"  {entry.start_method:<10} racecourse {entry.racecourse_s * 1000:8.1f} ms   "
                      f"plain script {entry.plain_s * 1000:8.1f} ms   ratio {entry.ratio:.3f}")
