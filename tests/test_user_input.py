@@ -260,3 +260,24 @@ def test_the_fast_histogram_names_every_column_and_counts_in_words(capsys):
     # raw-value grades its outcomes, so jcstress's grade and description columns follow.
     assert lines[1].split() == ["final", "count", "trials", "share", "bar", "means", "grade", "what", "it", "is"]
     assert len(lines[2].split()) == 7  # one dash run per column
+
+
+MISTAKEN_CHECKS = {
+    # check() names a size, which only workers are given: found when the first schedule ends.
+    "def check(counter, processes):\n    return None\n": "mine: check() asks for processes, but only counter exist",
+    "def check(counter):\n    return 1 / 0\n": "mine: check() raised ZeroDivisionError: division by zero (mine.py, line 4)",
+}
+
+
+@pytest.mark.parametrize("check", sorted(MISTAKEN_CHECKS))
+def test_a_mistake_in_the_scenarios_check_ends_explore_in_one_line(check, start_method, tmp_path, monkeypatch,
+                                                                      capsys, nothing_left_behind):
+    (tmp_path / "mine.py").write_text(
+        "from racecourse import Expect, Scenario\n"
+        "from racecourse.scenarios.raw_value import build, worker\n"
+        f"{check}"
+        "SCENARIO = Scenario(id='mine', title='t', expect=Expect.SAFE, build=build, worker=worker, check=check)\n")
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(capsys, "explore", "mine.py", "-m", start_method)
+    assert status == 3
+    assert err.splitlines() == [f"racecourse: {MISTAKEN_CHECKS[check]}"]

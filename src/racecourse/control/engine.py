@@ -794,10 +794,22 @@ class Controller:
         return "count" if self.scenario.counts_updates else "value"
 
     def _call_on_peek(self, name: str, function: Callable[..., Any]) -> Any:
-        bound = self._bound.get(name)
-        if bound is None:
-            bound = self._bound[name] = bound_call(function, self.peek)
-        return bound()
+        """The scenario's ``check`` or ``observe`` on the shared state, in the parent. A
+        mistake in it (a parameter no shared object has, an exception) is the scenario
+        file's, not an outcome of the schedule: it ends the exploration as a ControlError,
+        which the command line says in one line."""
+        try:
+            bound = self._bound.get(name)
+            if bound is None:
+                bound = self._bound[name] = bound_call(function, self.peek)
+        except TypeError as error:  # its signature names what build did not share
+            raise ControlError(f"{self.scenario.id}: {error}") from None
+        try:
+            return bound()
+        except Exception as error:
+            where = traceback.extract_tb(error.__traceback__)[-1]
+            raise ControlError(f"{self.scenario.id}: {name}() raised {type(error).__name__}: {error} "
+                               f"({os.path.basename(where.filename)}, line {where.lineno})") from error
 
     def _judge(self, execution: Execution) -> None:
         scenario = self.scenario
