@@ -509,6 +509,8 @@ def _play_in_page(controller: Controller, scenario: Scenario) -> int:
 def _show_ending(execution: Execution, scenario: Scenario) -> None:
     if execution.status is Status.DEADLOCK:
         print(paint(f"deadlock reached: {execution.deadlock}", "red"))
+    elif execution.status is Status.LIVELOCK:
+        print(paint(f"livelock reached: {execution.livelock}", "red"))
     else:
         lost = execution.lost_updates
         if lost:

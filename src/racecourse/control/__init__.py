@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Dict
 from ..lazy import lazy_names
 
 if TYPE_CHECKING:
-    from .engine import Abandon, ControlError, Controller, Execution, RunState, Status, Step, refuse_uncontrollable
+    from .engine import (Abandon, ControlError, Controller, Execution, Livelock, RunState, Status, Step,
+                         refuse_uncontrollable)
     from .exploration import DEFAULT_BUDGET, Exploration, FailingSchedule, Failure, ScheduleRun, explore
     from .instrument import Uncontrollable, checkpoint
     from .schedule import ScheduleError, format_schedule, parse_schedule
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 # Each public name and the module that defines it.
 _HOMES: Dict[str, str] = {
-    **dict.fromkeys(["Abandon", "ControlError", "Controller", "Execution", "RunState", "Status", "Step",
+    **dict.fromkeys(["Abandon", "ControlError", "Controller", "Execution", "Livelock", "RunState", "Status", "Step",
                      "refuse_uncontrollable"], ".engine"),
     # Failure: FailingSchedule's name before racecourse.Failure (a trial that did not
     # complete) and it were told apart; kept so that code importing it keeps working.
@@ -57,6 +58,7 @@ __all__ = [
     "Exploration",
     "FailingSchedule",
     "Failure",
+    "Livelock",
     "RunState",
     "STRATEGIES",
     "Status",

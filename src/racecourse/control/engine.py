@@ -111,6 +111,19 @@ class Abandon(Exception):
     """Raised by a chooser to give up the current schedule (the workers are unwound)."""
 
 
+class Livelock(Exception):
+    """Raised by a chooser that saw the run come back to a state it was in before, every
+    process that could go having gone round in between: the schedule can go on forever
+    (a polling loop whose condition nobody will make true). ``loop`` says who goes round
+    doing what (the same for every schedule caught in that loop), ``story`` also where;
+    the workers are unwound."""
+
+    def __init__(self, loop: str, story: str) -> None:
+        super().__init__(story)
+        self.loop = loop
+        self.story = story
+
+
 # -- the worker process -----------------------------------------------------------------
 
 
@@ -505,6 +518,7 @@ class Status(enum.Enum):
 
     DONE = "done"  # every process finished (or raised)
     DEADLOCK = "deadlock"  # unfinished processes remained and none could go on
+    LIVELOCK = "livelock"  # processes could go on, but only round a loop that never ends
     ABANDONED = "abandoned"  # the strategy gave it up (every order from there was covered)
 
 
@@ -522,6 +536,8 @@ class Execution:
         self.steps: List[Step] = run.steps
         self.status = Status.DONE
         self.deadlock: Optional[str] = None
+        self.livelock: Optional[str] = None  # who goes round and round, and where, for Status.LIVELOCK
+        self.loop: Optional[str] = None  # who goes round doing what (Livelock.loop)
         self.errors: Dict[int, Tuple[str, str]] = {}  # process -> (summary, traceback)
         self.expected: Optional[int] = None
         self.observed: Optional[int] = None
@@ -728,6 +744,11 @@ class Controller:
             execution.status = Status.ABANDONED
             self._abort(pending)
             return False
+        except Livelock as livelock:
+            execution.status = Status.LIVELOCK
+            execution.livelock, execution.loop = livelock.story, livelock.loop
+            self._abort(pending)
+            return False
         except BaseException:  # a bad replay, an interrupted play: unwind the workers first
             self._abort(pending)
             raise
@@ -815,6 +836,9 @@ class Controller:
         scenario = self.scenario
         if execution.status is Status.DEADLOCK:
             execution.outcome = "deadlock"
+            return
+        if execution.status is Status.LIVELOCK:
+            execution.outcome = "livelock"
             return
         if execution.errors:
             process = min(execution.errors)

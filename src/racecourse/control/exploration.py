@@ -58,6 +58,11 @@ class ScheduleRun:
         return self.execution.deadlock
 
     @property
+    def livelock(self) -> Optional[str]:
+        """Who went round a loop that never ends, if the schedule ended in one."""
+        return self.execution.livelock
+
+    @property
     def steps(self) -> List[Step]:
         return self.execution.steps
 
@@ -80,6 +85,7 @@ class ScheduleRun:
             "ok": self.ok,
             "steps": [step.to_json(number) for number, step in enumerate(self.steps, 1)],
             "deadlock": self.deadlock,
+            "livelock": self.livelock,
             "start_method": self.start_method,
             "processes": self.execution.processes,
             "ops": self.execution.ops,
@@ -95,6 +101,8 @@ class FailingSchedule(ScheduleRun):
                                 "replay": self.replay_command}
         if self.deadlock:
             data["deadlock"] = self.deadlock
+        if self.livelock:
+            data["livelock"] = self.livelock
         return data
 
 
@@ -128,6 +136,7 @@ class Exploration:
     grades: Dict[str, Graded] = field(default_factory=dict)
     failing: int = 0
     deadlocks: int = 0
+    livelocks: int = 0
     errors: int = 0
     first_failure: Optional[FailingSchedule] = None
     failures: List[FailingSchedule] = field(default_factory=list)  # one per distinct failing outcome, simplest first
@@ -166,6 +175,8 @@ class Exploration:
         found = f"{self.failing:,} of {size} went wrong ({scope})"
         if self.deadlocks:
             found += f", {self.deadlocks:,} deadlocked"
+        if self.livelocks:
+            found += f", {self.livelocks:,} went round a loop for ever"
         forbidden = self.forbidden
         if forbidden:
             outcome, count = next(iter(forbidden.items()))
@@ -209,6 +220,7 @@ class Exploration:
             "outcomes": dict(self.outcomes),
             "failing": self.failing,
             "deadlocks": self.deadlocks,
+            "livelocks": self.livelocks,
             "first_failure": self.first_failure.to_json() if self.first_failure else None,
             "failures": [failure.to_json() for failure in self.failures],
             "start_method": self.start_method,
@@ -273,7 +285,7 @@ def explore(
         for execution in executions:
             result.schedules += 1
             outcomes[execution.outcome] += 1
-            if scenario.outcomes and execution.outcome not in result.grades and execution.deadlock is None:
+            if scenario.outcomes and execution.outcome not in result.grades and execution.status is Status.DONE:
                 kind = scenario.grade(execution.observed, execution.expected, execution.violation,
                                       active.processes, active.ops)
                 if kind is not None:
@@ -281,6 +293,7 @@ def explore(
             if not execution.correct:
                 result.failing += 1
                 result.deadlocks += execution.status is Status.DEADLOCK
+                result.livelocks += execution.status is Status.LIVELOCK
                 result.errors += bool(execution.errors) and not error_documented(scenario, execution.correct)
                 simplest.offer(execution, result.schedules)
             if progress is not None:
@@ -300,14 +313,14 @@ def explore(
 
 
 class _Simplest:
-    """For each distinct failing outcome (each distinct deadlock), the schedule with the
+    """For each distinct failing outcome (each distinct deadlock or livelock), the schedule with the
     fewest context switches; the first met wins a tie."""
 
     def __init__(self) -> None:
         self.best: Dict[str, Tuple[int, int, Execution]] = {}  # outcome -> (switches, order met, execution)
 
     def offer(self, execution: Execution, number: int) -> None:
-        outcome = execution.deadlock or execution.outcome
+        outcome = execution.deadlock or execution.loop or execution.outcome
         switches = context_switches(execution.schedule)
         kept = self.best.get(outcome)
         if kept is None or switches < kept[0]:
@@ -337,7 +350,8 @@ def failure_list(failures: List[FailingSchedule]) -> List[str]:
     """One line per failing outcome with its simplest schedule and the command that replays it."""
     lines = [f"failing outcomes ({len(failures)}), the simplest schedule of each:"]
     for failure in failures:
-        what = f"deadlock ({failure.deadlock})" if failure.deadlock else failure.outcome
+        what = (f"deadlock ({failure.deadlock})" if failure.deadlock
+                else f"livelock ({failure.livelock})" if failure.livelock else failure.outcome)
         lines.append(f"  {what}: {failure.schedule}  ({failure.replay_command})")
     return lines
 

@@ -304,26 +304,45 @@ class LocalStates:
     told faithfully. ``received`` holds the values its operations returned since its
     outermost frame began its current statement."""
 
-    __slots__ = ("worker", "kept", "received", "statement")
+    __slots__ = ("worker", "kept", "received", "statement", "position", "callee")
 
     def __init__(self, worker: Optional[types.CodeType], kept: FrozenSet[int] = frozenset()) -> None:
         self.worker = worker
         self.kept = kept  # see encode()
         self.received: List[Any] = []
         self.statement: Optional[Hashable] = None
+        # Where the worker's frame was at the last operation, and the call it was in there
+        # (held, so that no later call's frame can take its id): see went_back().
+        self.position = -1
+        self.callee: Optional[types.FrameType] = None
 
     def reset(self) -> None:
         self.received = []
         self.statement = None
+        self.position = -1
+        self.callee = None
+
+    def went_back(self, position: int, callee: Optional[types.FrameType]) -> bool:
+        """Whether the worker's frame jumped back since the last operation: it is at an
+        earlier instruction, or at the same call instruction in a new call (an instruction
+        runs again only after a backward jump). In one statement that is a loop going
+        round (``while not ready.wait(0.01): pass``), and the values received in the last
+        round were used up by its test: at a loop's head the value stack holds only what
+        the enclosing statements keep (a ``for`` loop's range iterator, a ``with``'s exit),
+        which the code position and the locals already tell."""
+        back = position < self.position or position == self.position and callee is not self.callee
+        self.position, self.callee = position, callee
+        return back
 
     def state(self, previous: Any, frame: Optional[types.FrameType]) -> Optional[Hashable]:
         """The state at the operation about to be reported; ``previous`` is what the last
         operation returned, ``frame`` the wrapper's frame."""
         frames = []
+        callee = None  # the call the worker's frame is in
         while frame is not None and frame.f_code is not self.worker:
             if not frame.f_code.co_filename.startswith(_WRAPPERS):
                 frames.append(frame)
-            frame = frame.f_back
+            callee, frame = frame, frame.f_back
         if frame is None:
             self.reset()
             return None
@@ -337,7 +356,7 @@ class LocalStates:
         if analysis is None:
             return None
         statement = analysis.statement_at(frame.f_lineno)
-        if statement != self.statement:
+        if self.went_back(frame.f_lasti, callee) | (statement != self.statement):
             self.received = []
             self.statement = statement
         elif self.statement is not None:

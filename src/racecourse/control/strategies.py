@@ -71,10 +71,12 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import random
-from typing import Dict, FrozenSet, Hashable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, FrozenSet, Hashable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .engine import Abandon, Chooser, Controller, Execution, RunState, Status, describe_op
+from .engine import Abandon, Chooser, Controller, Execution, Livelock, RunState, Status, describe_op
 from .instrument import ACQUIRE, CHECKPOINT, READ, RELEASE, TRY_ACQUIRE, UPDATE, WRITE, Op
 from .schedule import ScheduleError
 from .states import SharedState, Visited, models
@@ -82,11 +84,15 @@ from .states import SharedState, Visited, models
 STRATEGIES = ("exhaustive", "random", "pct")
 
 
-def replaying(steps: Sequence[int], text: str) -> Chooser:
-    """Follow ``steps`` exactly; a step that names a process that cannot run is an error."""
+def replaying(steps: Sequence[int], text: str, rounds: Optional["Rounds"] = None) -> Chooser:
+    """Follow ``steps`` exactly; a step that names a process that cannot run is an error.
+    With ``rounds`` watching, a schedule that ends where the run went round a loop that
+    never ends (how a livelock found by a search is written) replays as that livelock."""
 
     def choose(run: RunState) -> int:
         position = len(run.schedule)
+        if rounds is not None:  # judged only where the schedule ends: the search stopped there
+            rounds.watch(run, judge=position >= len(steps))
         if position >= len(steps):
             waiting = ", ".join(f"{p} ({describe_op(op)})" for p, op in sorted(run.pending.items()))
             raise ScheduleError(
@@ -107,7 +113,8 @@ def replaying(steps: Sequence[int], text: str) -> Chooser:
 
 def replay(controller: Controller, steps: Sequence[int], text: str, *, watch: bool = True) -> Execution:
     """Run exactly the schedule ``steps`` (``text`` is how the user wrote it)."""
-    execution = controller.run(replaying(steps, text), watch=watch)
+    rounds = Rounds.for_controller(controller)
+    execution = controller.run(replaying(steps, text, rounds), watch=watch, states=rounds is not None)
     if len(execution.schedule) < len(steps):
         raise ScheduleError(
             f"schedule {text!r} has {len(steps)} steps, but the run ended after {len(execution.schedule)}"
@@ -131,23 +138,120 @@ def follow(choices: Sequence[int]) -> Chooser:
 
 def random_schedules(controller: Controller, budget: int, seed: int) -> Iterator[Execution]:
     rng = random.Random(seed)
+    rounds = Rounds.for_controller(controller, only_loops=True)
 
     def choose(run: RunState) -> int:
+        if rounds is not None:
+            rounds.watch(run)  # a loop that never ends is a livelock; random choice leaves any other
         return rng.choice(run.enabled)
 
     for _ in range(budget):
-        yield controller.run(choose)
+        if rounds is not None:
+            rounds.reset()
+        yield controller.run(choose, states=rounds is not None)
+
+
+# -- loops that never end ----------------------------------------------------------------------
+
+
+def whole_state(shared: SharedState, run: RunState) -> Optional[Hashable]:
+    """The whole state of the run at this choice (shared memory, the models of the blocking
+    objects, each process's own state and next operation), or None if a part of it cannot
+    be told (control.states)."""
+    processes = []
+    for process in range(run.controller.processes):
+        local = run.states.get(process)
+        if local is None:
+            return None
+        op = run.pending.get(process)
+        processes.append((local, None if op is None else (op.kind, op.key)))
+    modelled = models(run.sync.resources)
+    if modelled is None:
+        return None
+    return shared.memory(), modelled, tuple(processes)
+
+
+def went_round(run: RunState, since: int, enabled: Sequence[int]) -> Optional[Livelock]:
+    """If every process that can go now went at least once since step ``since``, after
+    which the run was in the state it is in now, the story of a livelock: that stretch can
+    repeat for ever, every process getting its turn, and nothing changes (a process polls
+    for what nobody will do): the Livelock to raise. None if some process that could go sat it out: the loop
+    only shows that it did not get its turn, not that it never would."""
+    went = set(run.schedule[since:])
+    if not went.issuperset(enabled):
+        return None
+    loop = "; ".join(f"process {process} {describe_op(run.pending[process])}"
+                     for process in sorted(went) if process in run.pending) + ", round and round"
+    now = len(run.schedule)
+    again = f"step {now}" if now == since + 1 else f"steps {since + 1}-{now}"
+    return Livelock(loop, f"{loop}: after step {now} everything is as it was after step {since}, "
+                          f"so {again} can repeat for ever")
+
+
+def may_loop(worker: Any) -> bool:
+    """Whether the worker's file has a ``while`` loop (or cannot be read): only then can a
+    schedule go round for ever, and only then do random and pct schedules pay for watching."""
+    try:
+        with open(inspect.getsourcefile(worker) or "", encoding="utf-8") as source:
+            tree = ast.parse(source.read())
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return True
+    return any(isinstance(node, ast.While) for node in ast.walk(tree))
+
+
+class Rounds:
+    """Watches one schedule for the run coming back to a state it was in before. A loop
+    round which every process that could go took part in is a livelock (raised); one that
+    only some went round is returned, for the strategy to give the others their turn."""
+
+    def __init__(self, shared: SharedState) -> None:
+        self.shared = shared
+        self.seen: Dict[Hashable, int] = {}
+
+    @classmethod
+    def for_controller(cls, controller: Controller, only_loops: bool = False) -> Optional["Rounds"]:
+        """A watcher, or None where the state cannot be told (a queue, a Manager object) or,
+        with ``only_loops``, where the worker has no loop to go round."""
+        shared = SharedState(controller.found)
+        if not shared.cacheable or only_loops and not may_loop(controller.scenario.worker):
+            return None
+        return cls(shared)
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+    def watch(self, run: RunState, judge: bool = True) -> Optional[int]:
+        """The step after which the run was first in its present state, or None; with
+        ``judge``, raises :class:`Livelock` when the loop since then can go on for ever."""
+        state = whole_state(self.shared, run)
+        if state is None:
+            return None
+        before = self.seen.setdefault(state, len(run.schedule))
+        if before == len(run.schedule):
+            return None
+        if judge:
+            livelock = went_round(run, before, run.enabled)
+            if livelock is not None:
+                raise livelock
+        return before
 
 
 class _Priorities:
     """One PCT schedule: the highest-priority runnable process goes; at each change point the
     process about to run drops below every initial priority."""
 
-    def __init__(self, priority: Dict[int, int], changes: Dict[int, int]) -> None:
+    def __init__(self, priority: Dict[int, int], changes: Dict[int, int], rounds: Optional["Rounds"]) -> None:
         self.priority = priority
         self.changes = changes
+        self.rounds = rounds
+        self.lowest = min(priority.values(), default=0)
 
     def __call__(self, run: RunState) -> int:
+        if self.rounds is not None and self.rounds.watch(run) is not None:
+            # The run is back where it was: whoever goes round yields to the others (as a
+            # polling process yields its CPU), or the highest would poll for ever.
+            self.lowest -= 1
+            self.priority[run.schedule[-1]] = self.lowest
         chosen = max(run.enabled, key=self.priority.__getitem__)
         step = len(run.schedule) + 1
         if step in self.changes:
@@ -158,14 +262,17 @@ class _Priorities:
 
 def pct_schedules(controller: Controller, budget: int, seed: int, depth: int) -> Iterator[Execution]:
     rng = random.Random(seed)
+    rounds = Rounds.for_controller(controller, only_loops=True)
     length = 1  # the longest schedule seen so far: where change points may fall
     for _ in range(budget):
         # Initial priorities depth .. depth+n-1 (higher runs first); change points get depth-2 .. 0.
         order = list(range(depth, depth + controller.processes))
         rng.shuffle(order)
         points = sorted(rng.sample(range(1, length + 1), min(depth - 1, length)))
-        chooser = _Priorities(dict(enumerate(order)), {step: depth - 2 - n for n, step in enumerate(points)})
-        execution = controller.run(chooser)
+        if rounds is not None:
+            rounds.reset()
+        chooser = _Priorities(dict(enumerate(order)), {step: depth - 2 - n for n, step in enumerate(points)}, rounds)
+        execution = controller.run(chooser, states=rounds is not None)
         length = max(length, len(execution.schedule))
         yield execution
 
@@ -238,9 +345,9 @@ class _Node:
     """A choice point: who could start a transition here, who sleeps (with the transition
     each sleeper would run), who has been tried, and what each tried process ran."""
 
-    __slots__ = ("enabled", "sleep", "done", "ran", "chosen", "width", "roomy", "state")
+    __slots__ = ("enabled", "sleep", "done", "ran", "chosen", "width", "roomy", "state", "step", "skip")
 
-    def __init__(self, enabled: List[int], sleep: Dict[int, Footprint], roomy: FrozenSet[str]) -> None:
+    def __init__(self, enabled: List[int], sleep: Dict[int, Footprint], roomy: FrozenSet[str], step: int) -> None:
         self.enabled = enabled
         self.sleep = sleep
         self.done: List[int] = []
@@ -249,6 +356,8 @@ class _Node:
         self.width = sum(1 for p in enabled if p not in sleep)  # the branches to explore from here
         self.roomy = roomy  # semaphores whose count is at least 2 here: their acquires commute
         self.state: Optional[Hashable] = None  # the run's state here, when it can be told (control.states)
+        self.step = step  # the steps run before it
+        self.skip: FrozenSet[int] = frozenset()  # processes that would only go round a loop again
 
 
 class _Locksets:
@@ -288,18 +397,23 @@ class Exhaustive:
 
     ``reduction`` prunes with sleep sets over single operations; ``sections`` (with
     ``reduction``) makes each critical section one transition, and ``states`` (with
-    ``reduction``) caches states, as the module says."""
+    ``reduction``) caches states, as the module says. With ``states``, with or without
+    ``reduction``, a schedule that comes back to a state on its own path ends there
+    (:meth:`_Search._no_endless_round`): without that, a polling loop makes the tree
+    of schedules endless."""
 
     def __init__(self, reduction: bool = False, sections: bool = True, states: bool = True) -> None:
         self.reduction = reduction
         self.sections = reduction and sections
         self.states = reduction and states  # prune schedules that reach a state already explored
+        self.loops = states  # end schedules that go round a loop (only read when the worker has one)
         self.visited = Visited()
         self.complete = False
         self.pruned = 0  # executions abandoned because every runnable process was asleep
         self.explored = 0  # complete executions: what the budget counts
         self.restarts = 0  # times the search began again with finer transitions
         self._stack: List[_Node] = []
+        self._on_path: Dict[Hashable, List[int]] = {}  # the states of the nodes on the stack, and where
         self._locksets = _Locksets()
         self._absorbed: Set[str] = set()  # data run inside a section's transition
         self._fine_locks: Set[str] = set()  # locks whose sections are not single transitions
@@ -374,9 +488,16 @@ class Exhaustive:
             self._absorbed.clear()
             self._sectioned.clear()
         self._stack.clear()
+        self._on_path.clear()
         self.visited.clear()  # explored with transitions now known to be too coarse
         self.restarts += 1
         return True
+
+    def _leave_path(self, state: Hashable) -> None:
+        places = self._on_path[state]
+        places.pop()
+        if not places:
+            del self._on_path[state]
 
     def _backtrack(self) -> bool:
         """Move to the deepest node with an unexplored choice; False when none is left."""
@@ -385,13 +506,15 @@ class Exhaustive:
             node = stack[-1]
             if node.chosen is not None:
                 node.done.append(node.chosen)
-            remaining = [p for p in node.enabled if p not in node.sleep and p not in node.done]
+            remaining = [p for p in node.enabled if p not in node.sleep and p not in node.done and p not in node.skip]
             if remaining:
                 node.chosen = remaining[0]
                 return True
             stack.pop()
-            if node.state is not None:  # its whole subtree is explored
-                self.visited.explored(node.state, frozenset(node.sleep.items()))
+            if node.state is not None:  # its whole subtree is explored, but for what it skipped
+                self._leave_path(node.state)
+                if self.states:
+                    self.visited.explored(node.state, frozenset(node.sleep.items()) | {(p, None) for p in node.skip})
         return False
 
 
@@ -402,7 +525,8 @@ class _Search:
     def __init__(self, owner: Exhaustive, controller: Controller) -> None:
         self.owner = owner
         self.semaphores = frozenset(controller.known_resources)
-        shared = SharedState(controller.found) if owner.states else None
+        watched = owner.states or owner.loops and may_loop(controller.scenario.worker)
+        shared = SharedState(controller.found) if watched else None
         self.shared = shared if shared is not None and shared.cacheable else None
         self.reset()
 
@@ -435,11 +559,14 @@ class _Search:
             node = self._open(run)
             stack.append(node)
             if self.shared is not None:
-                node.state = self._state(run)
-                if node.state is not None and owner.visited.covers(node.state, frozenset(node.sleep.items())):
-                    stack.pop()
-                    raise Abandon()  # explored from this very state before, with no more asleep
-            choices = [p for p in node.enabled if p not in node.sleep]
+                node.state = whole_state(self.shared, run)
+                if node.state is not None:
+                    self._no_endless_round(node, run)
+                    if owner.states and owner.visited.covers(node.state, frozenset(node.sleep.items())):
+                        stack.pop()
+                        raise Abandon()  # explored from this very state before, with no more asleep
+                    owner._on_path.setdefault(node.state, []).append(len(stack) - 1)
+            choices = [p for p in node.enabled if p not in node.sleep and p not in node.skip]
             if not choices:
                 raise Abandon()  # every order from here was covered by an earlier schedule
             process = node.chosen = choices[0]
@@ -513,22 +640,33 @@ class _Search:
                     sleep[process] = footprint
         roomy = frozenset(key for key in self.semaphores if self.owner.sections
                           and getattr(run.sync.resources.get(key), "count", 0) >= 2)
-        return _Node(list(run.enabled), sleep, roomy)
+        return _Node(list(run.enabled), sleep, roomy, len(run.schedule))
 
-    def _state(self, run: RunState) -> Optional[Hashable]:
-        """The whole state of the run here, or None if a part of it cannot be told."""
-        assert self.shared is not None
-        processes = []
-        for process in range(run.controller.processes):
-            local = run.states.get(process)
-            if local is None:
-                return None
-            op = run.pending.get(process)
-            processes.append((local, None if op is None else (op.kind, op.key)))
-        modelled = models(run.sync.resources)
-        if modelled is None:
-            return None
-        return self.shared.memory(), modelled, tuple(processes)
+    def _no_endless_round(self, node: _Node, run: RunState) -> None:
+        """A schedule back in a state that a node on its own path was in: it went round a
+        loop (a process polling, ``while not ready.wait(0.01)``). If every process that
+        can go went round, the loop can go on for ever: a livelock, and the schedule ends.
+        Otherwise the processes that went round would only go round again, so they are
+        skipped here, and every other process goes from here, asleep or not: a sleep set
+        says that an earlier branch covers a process, but on a loop that branch may be
+        this very one, and the process would never go at all (the ignoring problem of
+        partial-order reduction; the remedy is Valmari's and Peled's cycle proviso: a
+        state that closes a cycle is expanded fully). Each time the schedule comes back,
+        more processes have gone round, so it ends."""
+        owner = self.owner
+        places = owner._on_path.get(node.state)
+        if not places:
+            return
+        stack = owner._stack
+        since = stack[places[0]].step
+        livelock = went_round(run, since, node.enabled)
+        if livelock is not None:
+            stack.pop()
+            raise livelock
+        went = frozenset(run.schedule[since:])
+        node.skip = went
+        node.sleep = {process: footprint for process, footprint in node.sleep.items() if process in went}
+        node.width = sum(1 for p in node.enabled if p not in node.sleep and p not in went)
 
     def finish(self) -> None:
         """The schedule ended: record its last transition (its trace stays for

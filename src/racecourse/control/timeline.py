@@ -37,6 +37,8 @@ def ending(execution: Execution) -> List[str]:
     lines = [f"outcome: {execution.outcome}"]
     if execution.deadlock:
         lines.append(f"deadlock: {execution.deadlock}")
+    if execution.livelock:
+        lines.append(f"livelock: {execution.livelock}")
     for process, (summary, _) in sorted(execution.errors.items()):
         lines.append(f"process {process} raised {summary}")
     return lines
@@ -63,7 +65,7 @@ def timeline_text(execution: Execution, scenario_id: str, start_method: str, *, 
         if step.lost:
             lines.append("      " + _paint(f"^ process {step.process} {step.lost}: that update is lost", "red", colour))
     for line in ending(execution):
-        bad = not execution.correct and (line.startswith(("outcome", "deadlock")) or "raised" in line)
+        bad = not execution.correct and (line.startswith(("outcome", "deadlock", "livelock")) or "raised" in line)
         lines.append(_paint(line, "red" if bad else "green", colour))
     return "\n".join(line.rstrip() for line in lines)
 
