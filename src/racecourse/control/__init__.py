@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Dict
 from ..lazy import lazy_names
 
 if TYPE_CHECKING:
-    from .engine import (Abandon, ControlError, Controller, Execution, Livelock, RunState, Status, Step,
-                         refuse_uncontrollable)
+    from .engine import Abandon, ControlError, Controller, Execution, Livelock, RunState, Status, Step, refuse_uncontrollable
     from .exploration import DEFAULT_BUDGET, Exploration, FailingSchedule, Failure, ScheduleRun, explore
     from .instrument import Uncontrollable, checkpoint
     from .schedule import ScheduleError, format_schedule, parse_schedule
