@@ -281,3 +281,32 @@ def test_a_mistake_in_the_scenarios_check_ends_explore_in_one_line(check, start_
     status, out, err = run_cli(capsys, "explore", "mine.py", "-m", start_method)
     assert status == 3
     assert err.splitlines() == [f"racecourse: {MISTAKEN_CHECKS[check]}"]
+
+
+RUN_MISTAKES = {
+    # The trial cannot be judged: it did not complete, said once with the user's own line
+    # (no frame of racecourse's: the mistake is in the file, not in racecourse).
+    "def check(counter, processes):\n    return None\n": (
+        ["mine (M): the parent: TypeError: check() asks for processes, but only counter exist"]),
+    "def check(counter):\n    return 1 / 0\n": (
+        ["mine (M): the parent: ZeroDivisionError: division by zero", "    Traceback (most recent call last):",
+         '      File "mine.py", line 4, in check']),
+}
+
+
+@pytest.mark.parametrize("check", sorted(RUN_MISTAKES))
+def test_a_mistake_in_the_scenarios_check_fails_run_without_racecourses_frames(check, start_method, tmp_path,
+                                                                              monkeypatch, capsys,
+                                                                              nothing_left_behind):
+    (tmp_path / "mine.py").write_text(
+        "from racecourse import Expect, Scenario\n"
+        "from racecourse.scenarios.raw_value import build, worker\n"
+        f"{check}"
+        "SCENARIO = Scenario(id='mine', title='t', expect=Expect.SAFE, build=build, worker=worker, check=check)\n")
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(capsys, "run", "mine.py", "-m", start_method, "--trials", "1", "-k", "10")
+    assert status == 3 and "did not complete" in out
+    lines = [line.replace(str(tmp_path) + "/", "") for line in err.splitlines()]
+    expected = [line.replace("(M)", f"({start_method})") for line in RUN_MISTAKES[check]]
+    assert lines[:len(expected)] == expected
+    assert "racecourse/" not in err

@@ -15,6 +15,7 @@ shared state down.
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import threading
 import time
@@ -189,12 +190,28 @@ def run_trial(
         interrupt = _interrupt_behind(error)
         if interrupt is not None:
             raise interrupt from None
-        failure = Failure("exception", f"{type(error).__name__}: {error}", None, traceback.format_exc(), type(error).__name__)
+        failure = Failure("exception", f"{type(error).__name__}: {error}", None, _users_traceback(error),
+                          type(error).__name__)
         return judge_incomplete(scenario, expected, time.monotonic() - started, _blame_lost_server(share, failure))
     finally:
         if workers is not None:
             workers.close()
         share.close()
+
+
+_OWN_FILES = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _users_traceback(error: BaseException) -> str:
+    """The traceback of an exception raised in the parent, with racecourse's own frames left
+    out: what the user needs is the line of their build, program, check or observe. A
+    mistake racecourse found calling them (a parameter no shared object has) has none."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not os.path.abspath(frame.filename).startswith(_OWN_FILES)]
+    if not frames:
+        return ""
+    return "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
+                    *traceback.format_exception_only(type(error), error)])
 
 
 def _interrupt_behind(error: BaseException) -> Optional[KeyboardInterrupt]:
