@@ -93,3 +93,17 @@ def spin_on_a_flag(flag, data, seen, index):
 SPIN = Scenario(id="spin-on-a-flag", title="spins until the flag is up", expect=Expect.SAFE, build=build_flag,
                 worker=spin_on_a_flag, check=lambda seen: None if seen.value == 42 else f"saw {seen.value}",
                 defaults=_SIZE)
+
+
+def poll_where_the_state_is_hidden(ready, seen, index):
+    me, them = index, 1 - index  # a tuple assignment: no state racecourse can tell (control.states)
+    if me < them:
+        seen.value = 2  # forgets to set ready
+    else:
+        while not ready.wait(0.01):
+            pass
+        seen.value = 1
+
+
+HIDDEN = Scenario(id="hidden-poller", title="polls where its state cannot be told", expect=Expect.RACY,
+                  build=build_poll, worker=poll_where_the_state_is_hidden, check=the_poller_saw_it, defaults=_SIZE)

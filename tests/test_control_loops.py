@@ -13,7 +13,7 @@ import pathlib
 import pytest
 
 from racecourse import catalogue
-from racecourse.control import Controller, Status, explore, parse_schedule, replay
+from racecourse.control import Abandon, ControlError, Controller, Status, explore, parse_schedule, replay
 from support import nothing_left_behind, start_methods  # noqa: F401  (nothing_left_behind is a fixture)
 
 pytestmark = pytest.mark.usefixtures("nothing_left_behind")
@@ -82,3 +82,22 @@ def test_random_and_pct_schedules_end_on_a_polling_loop(strategy):
     assert lonely.schedules == lonely.livelocks == 20
     answered = explore(use("POLLER"), processes=3, strategy=strategy, budget=20, start_method=method)
     assert answered.schedules == 20 and answered.failing == 0
+
+
+@pytest.mark.parametrize("strategy", ["exhaustive", "random", "pct"])
+def test_a_poll_whose_state_cannot_be_told_stops_at_the_step_limit_saying_why(strategy):
+    method = METHODS[0]
+    with Controller(use("HIDDEN"), 2, 1, method) as controller:
+        controller.max_steps = 300  # MAX_STEPS is 100,000: the same stop, sooner
+        with pytest.raises(ControlError) as stopped:
+            explore(use("HIDDEN"), strategy=strategy, budget=5, controller=controller)
+        assert str(stopped.value).startswith(
+            "hidden-poller: a schedule ran 300 steps without ending (process 1 read ready.wait(0.01), again and again)")
+
+        def three_steps(run):
+            if len(run.schedule) == 3:
+                raise Abandon()
+            return run.enabled[-1]
+
+        again = controller.run(three_steps)  # the workers were unwound: the controller runs on
+        assert again.status is Status.ABANDONED and again.schedule == [1, 1, 1]

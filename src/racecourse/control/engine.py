@@ -101,6 +101,12 @@ from .sync import (
 _new_op = tuple.__new__  # Op._make without its checks: a message's tail is an Op's fields
 _TIMED = frozenset((TIMED_WAKE, TIMED_PASS))  # the ends of timed waits: the go tells whether time ran out
 
+# The longest schedule a run may take. Strategies end a schedule that goes round a loop
+# where they can tell the run's state (strategies.Rounds); where they cannot, a poll that
+# nobody answers would go on for ever, so the run stops here and says why. Far above any
+# loop-free run's length (16 processes x 100 ops of the catalogue take at most ~10,000).
+MAX_STEPS = 100_000
+
 
 class ControlError(RacecourseError):
     """The controlled run itself broke: a worker died, hung outside any visible operation,
@@ -578,6 +584,7 @@ class Controller:
         self.processes = processes
         self.ops = ops
         self.timeout = timeout
+        self.max_steps = MAX_STEPS
         self.lines = lines  # each operation carries its line in the worker (play shows the code)
         self.share = Share(start_method)
         self.start_method = self.share.start_method
@@ -726,6 +733,15 @@ class Controller:
         self._judge(execution)
         return execution
 
+    def _endless_story(self, run: RunState) -> str:
+        recent = sorted(set(run.schedule[-100:]))
+        doing = "; ".join(f"process {process} {describe_op(run.pending[process])}"
+                          for process in recent if process in run.pending)
+        return (f"{self.scenario.id}: a schedule ran {len(run.schedule):,} steps without ending ({doing}, "
+                f"again and again): a loop that never ends is told only where racecourse can tell the run's "
+                f"state, and it cannot here (the README on loops that poll says where); a blocking wait in place of the poll "
+                f"is controlled exactly")
+
     def _choose_and_step(self, choose: Chooser, run: RunState, execution: Execution, watch: bool,
                          on_step: Optional[Callable[[RunState, Step], None]]) -> bool:
         """Let the chosen process perform its next operation; False when the schedule
@@ -738,6 +754,10 @@ class Controller:
             execution.deadlock = sync.deadlock_story(pending)
             self._abort(pending)
             return False
+        if len(run.schedule) >= self.max_steps:
+            story = self._endless_story(run)
+            self._abort(pending)
+            raise ControlError(story)
         try:
             process = choose(run)
         except Abandon:
