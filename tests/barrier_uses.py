@@ -137,3 +137,23 @@ TIMED = Scenario(id="barrier-timed-wait", title="wait(5.0) and wait()", expect=E
                  worker=meet_in_time, check=arrival_indexes, defaults=_SIZE)
 MANAGER_TIMED = Scenario(id="manager-barrier-timed-wait", title="wait(5.0) and wait()", expect=Expect.RACY,
                          build=build_manager_timed, worker=meet_in_time, check=arrival_indexes, defaults=_SIZE)
+
+
+def build_pair(share):
+    return {"pair": share.Barrier(2)}
+
+
+def build_manager_pair(share):
+    return {"pair": share.manager().Barrier(2)}
+
+
+def meet_in_pairs(pair):
+    pair.wait()  # three processes, two parties: the third waits for a round nobody completes
+
+
+IN_PAIRS = Scenario(id="barrier-in-pairs", title="Barrier(2), three processes", expect=Expect.DEADLOCK,
+                    build=build_pair, worker=meet_in_pairs, check=lambda pair: None,
+                    defaults=Defaults(processes=3, ops=1))
+MANAGER_IN_PAIRS = Scenario(id="manager-barrier-in-pairs", title="a Manager's Barrier(2), three processes",
+                            expect=Expect.DEADLOCK, build=build_manager_pair, worker=meet_in_pairs,
+                            check=lambda pair: None, defaults=Defaults(processes=3, ops=1))

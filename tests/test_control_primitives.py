@@ -469,6 +469,27 @@ def test_a_barrier_left_half_met_by_a_deadlock_is_reset_for_the_next_schedule(me
                 assert controller.run(replaying(sized.steps, failure.sized)).outcome == failure.outcome
 
 
+@pytest.mark.parametrize("name", ["IN_PAIRS", "MANAGER_IN_PAIRS"])
+@pytest.mark.parametrize("method", METHODS)
+def test_an_arrival_for_the_next_round_waits_until_the_last_round_has_left(method, name):
+    # Barrier(2), three processes: 0 and 1 trip the first round; 2 may arrive for the
+    # next only once both have left it (as threading.Barrier drains a round).
+    waits = []
+
+    def lowest_first(run):
+        op = run.pending.get(2)
+        if op is not None and op.kind == "arrive":
+            waits.append(None if 2 in run.enabled else run.sync.waiting_text(2, op))
+        return run.enabled[0]
+
+    with Controller(use(name, BARRIERS), 3, 1, method) as controller:
+        execution = controller.run(lowest_first)
+    assert execution.schedule == [0, 1, 0, 1, 2]  # 0 arrives, 1 trips, 0 and 1 leave, 2 arrives
+    assert waits == [None, None, "the last round still leaving (2 of 2 to go)",
+                     "the last round still leaving (1 of 2 to go)", None]
+    assert execution.deadlock == "process 2 waits at pair, 1 of 2 arrived (nobody else will come)"
+
+
 @pytest.mark.parametrize("name", ["MARK_FIRST", "MANAGER_MARK_FIRST"])
 def test_the_same_barrier_runs_uncontrolled_under_the_stress_runner(name):
     result = racecourse.stress(use(name, BARRIERS), processes=2, ops=1, trials=3, start_method=METHODS[0])

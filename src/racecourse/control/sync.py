@@ -323,6 +323,10 @@ class BarrierResource(Resource):
         self.broken = False
 
     def ready(self, process: int, op: Op) -> bool:
+        if op.kind == ARRIVE:
+            # A tripped round drains first: an arrival for the next round waits until every
+            # party of the last one has left (threading.Barrier's _enter), unless it broke.
+            return self.broken or not self.passing
         return op.kind != PASS or process in self.passing
 
     def times_out(self, process: int, op: Op) -> bool:
@@ -351,6 +355,8 @@ class BarrierResource(Resource):
         self.arrived = []
 
     def waiting_text(self, process: int, op: Optional[Op] = None) -> str:
+        if op is not None and op.kind == ARRIVE and self.passing and not self.broken:
+            return f"the last round still leaving ({len(self.passing)} of {self.parties} to go)"
         return f"{len(self.arrived)} of {self.parties} arrived"
 
     def story(self, process: int, op: Optional[Op] = None) -> str:
