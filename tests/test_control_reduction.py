@@ -29,7 +29,11 @@ REFUSED = {"global-counter", "remote-manager", "remote-manager-locked"}
 TOO_BIG = {"check-then-act"}
 CONTROLLABLE = [scenario for scenario in catalogue.builtin() if scenario.worker is not None
                 and scenario.id not in REFUSED | TOO_BIG]
-USE_SCENARIOS = [scenario for path in USE_FILES for scenario in catalogue.resolve(path) if scenario.worker is not None]
+# loop_uses' hidden-poller polls where no state can be told: every search of it stops at
+# the step limit (test_control_loops), so there is nothing to compare.
+ENDLESS = {"hidden-poller"}
+USE_SCENARIOS = [scenario for path in USE_FILES for scenario in catalogue.resolve(path)
+                 if scenario.worker is not None and scenario.id not in ENDLESS]
 # The full enumeration is run only where it stays small (a few hundred schedules at most),
 # and past 2 x 1 only for scenarios whose 2 x 1 has at most 40 classes.
 FULL_BUDGET = 600
@@ -38,8 +42,9 @@ Kinds = Set[Tuple[str, str, Tuple[str, ...]]]
 
 
 def kinds(executions: Iterable) -> Kinds:
-    """What can happen: each outcome with its deadlock story and the errors raised."""
-    return {(execution.outcome, execution.deadlock or "",
+    """What can happen: each outcome with its deadlock story or the loop of its livelock,
+    and the errors raised."""
+    return {(execution.outcome, execution.deadlock or execution.loop or "",
              tuple(sorted(summary for summary, _ in execution.errors.values()))) for execution in executions}
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sysconfig
 import threading
 import time
 import traceback
@@ -202,14 +203,26 @@ def run_trial(
 _OWN_FILES = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
+_STDLIB = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
+
+
+def _ours_or_stdlib(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    stdlib = path.startswith(_STDLIB) and not any(part in path for part in ("site-packages", "dist-packages"))
+    return path.startswith(_OWN_FILES) or stdlib or filename.startswith("<")
+
+
 def _users_traceback(error: BaseException) -> str:
     """The traceback of an exception raised in the parent, with racecourse's own frames left
     out: what the user needs is the line of their build, program, check or observe. A
     mistake racecourse found calling them (a parameter no shared object has) has none."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if not os.path.abspath(frame.filename).startswith(_OWN_FILES)]
-    if not frames:
+    stack = traceback.extract_tb(error.__traceback__)
+    # From the first of the user's frames (the way in passes through racecourse and the
+    # standard library: PyPy shows functools.partial's own frame), then all but racecourse's.
+    users = [index for index, frame in enumerate(stack) if not _ours_or_stdlib(frame.filename)]
+    if not users:
         return ""
+    frames = [frame for frame in stack[users[0]:] if not os.path.abspath(frame.filename).startswith(_OWN_FILES)]
     return "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
                     *traceback.format_exception_only(type(error), error)])
 
